@@ -1,0 +1,1 @@
+"""NumPy reference implementations: forward/backward pairs derived by hand in the book."""

@@ -1,0 +1,1 @@
+"""Device-agnostic PyTorch counterparts of the NumPy reference code."""
