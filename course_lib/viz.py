@@ -208,13 +208,21 @@ def image_grid(
     width: float = 8.0,
 ) -> Figure:
     """Show a batch of images as one tiled grid (see :func:`make_grid`) and return the figure."""
-    grid = make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)
+    imgs = _as_batch(images)
+    # uint8 colour stays uint8 (0..255, drawn as is), with the padding scaled to
+    # match; only float colour is clipped to [0, 1] below.
+    uint8_colour = imgs[0].ndim == 3 and all(im.dtype == np.uint8 for im in imgs)
+    grid = make_grid(imgs, nrow=nrow, padding=padding,
+                     pad_value=pad_value * 255 if uint8_colour else pad_value)
+    if uint8_colour:
+        grid = grid.astype(np.uint8)
     h, w = grid.shape[:2]
     fig = Figure(figsize=(width, width * h / w + (0.4 if title else 0.0)), layout="constrained")
     ax = fig.add_subplot()
     ax.set_axis_off()
     if grid.ndim == 3:
-        ax.imshow(np.clip(grid, 0.0, 1.0), interpolation="nearest")
+        ax.imshow(grid if grid.dtype == np.uint8 else np.clip(grid, 0.0, 1.0),
+                  interpolation="nearest")
     else:
         ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     if title:
@@ -367,7 +375,7 @@ def plot_curves(
 
 
 def _pair(v: int | tuple[int, int], name: str) -> tuple[int, int]:
-    pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    pair = (v, v) if np.isscalar(v) else tuple(v)
     if len(pair) != 2 or any(int(p) != p for p in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
     return int(pair[0]), int(pair[1])
