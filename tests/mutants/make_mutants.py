@@ -1,0 +1,94 @@
+"""The mutants of the exercise modules: the reference with one deliberate bug each.
+
+A mutant ``chNN_<mistake>.py`` is ``course_lib/exercises/chNN.py`` with one line
+of one solution replaced by a plausible student mistake (marked ``# BUG``).
+Only the mistakes are kept here; the grader's tests
+(``tests/grading/test_grading_mutants.py``) generate the modules from the
+current reference with :func:`write_mutants` and check that each scores
+strictly between 0 and 100 % of its chapter. To look at them::
+
+    python tests/mutants/make_mutants.py OUT_DIR
+
+A mistake whose original line no longer exists in the reference is an error
+naming the entry: update it after editing a solution.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXERCISES = HERE.parents[1] / "course_lib" / "exercises"
+
+# file name (its chapter, "_", a name) -> (the mistake, the reference line(s), the mutated line(s))
+MUTANTS: dict[str, tuple[str, str, str]] = {
+    "ch01_conv_no_flip.py": (
+        "convolve2d forgets to flip the kernel: it computes a cross-correlation.",
+        "    flipped = kernel[::-1, ::-1].astype(dtype)\n",
+        "    flipped = kernel.astype(dtype)  # BUG: the kernel is not flipped\n",
+    ),
+    "ch01_same_off_by_one.py": (
+        "convolve2d's 'same' mode starts at K // 2 instead of (K - 1) // 2 (even kernels).",
+        "        top, left = (kh - 1) // 2, (kw - 1) // 2\n",
+        "        top, left = kh // 2, kw // 2  # BUG: off by one for even kernel sizes\n",
+    ),
+    "ch01_receptive_field_jump_first.py": (
+        "receptive_field updates the jump before the layer uses it.",
+        "        r += d * (k - 1) * j\n        j *= s\n",
+        "        j *= s  # BUG: the jump is updated before this layer uses it\n"
+        "        r += d * (k - 1) * j\n",
+    ),
+    "ch01_sobel_l1.py": (
+        "sobel_magnitude returns |gx| + |gy| instead of sqrt(gx**2 + gy**2).",
+        "    return np.sqrt(gx**2 + gy**2)\n",
+        "    return np.abs(gx) + np.abs(gy)  # BUG: the L1 norm, not the Euclidean magnitude\n",
+    ),
+    "ch01_input_grad_no_rotation.py": (
+        "conv2d_input_grad swaps the channel axes but does not rotate the kernel by 180 degrees.",
+        "    w_t = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]  # (C, F, KH, KW)\n",
+        "    w_t = w.transpose(1, 0, 2, 3)  # BUG: not rotated by 180 degrees\n",
+    ),
+    "ch01_avgpool_stride_one.py": (
+        "avgpool2d_as_conv defaults to stride 1 (overlapping windows), not the kernel size.",
+        "    stride = (kh, kw) if stride is None else stride\n",
+        "    stride = 1 if stride is None else stride  # BUG: the default is kernel_size\n",
+    ),
+}
+
+HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"
+
+
+def write_mutants(dest: Path) -> list[Path]:
+    """Write every mutant into ``dest`` and return their paths.
+
+    Raises ``ValueError`` naming each entry whose reference line is not found
+    exactly once in its exercise module (the reference changed under it).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    written, stale = [], []
+    for name, (mistake, old, new) in MUTANTS.items():
+        module = EXERCISES / f"{name.split('_')[0]}.py"  # ch01_conv_no_flip.py -> ch01.py
+        reference = module.read_text(encoding="utf-8")
+        if reference.count(old) != 1:
+            stale.append(f"{name}: the line to mutate is not (once) in {module.name}:\n{old}")
+            continue
+        path = dest / name
+        path.write_text(HEADER.format(mistake) + reference.replace(old, new), "utf-8")
+        written.append(path)
+    if stale:
+        raise ValueError("stale mutants in tests/mutants/make_mutants.py:\n" + "\n".join(stale))
+    return written
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python tests/mutants/make_mutants.py OUT_DIR", file=sys.stderr)
+        return 2
+    for path in write_mutants(Path(argv[0])):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
