@@ -54,6 +54,37 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "    stride = (kh, kw) if stride is None else stride\n",
         "    stride = 1 if stride is None else stride  # BUG: the default is kernel_size\n",
     ),
+    "ch02_jacobian_transposed.py": (
+        "jacobian_by_vjp stacks the rows u^T J as columns: it returns J^T, shape (n, m).",
+        "    return torch.stack(rows)  # (m, n)\n",
+        "    return torch.stack(rows, dim=1)  # BUG: the rows of J stacked as columns\n",
+    ),
+    "ch02_sigmoid_grad_assigned.py": (
+        "value_sigmoid's backward assigns v.grad instead of adding to it (a reused node loses "
+        "its other contributions).",
+        "        v.grad += s * (1.0 - s) * out.grad  # eq-ch02-sigmoid-grad: sigma (1 - sigma)\n",
+        "        v.grad = s * (1.0 - s) * out.grad  # BUG: assigned, not accumulated\n",
+    ),
+    "ch02_sigmoid_overflow.py": (
+        "value_sigmoid uses 1 / (1 + exp(-x)) for every x: math.exp overflows for x < -709.",
+        "    if x >= 0:\n",
+        "    if True:  # BUG: exp(-x) overflows for very negative x\n",
+    ),
+    "ch02_linear_db_mean.py": (
+        "linear_backward averages dout over the batch for db instead of summing it.",
+        "    db = dout.sum(axis=0)  # (M,): b is added to every row\n",
+        "    db = dout.mean(axis=0)  # BUG: the bias gradient is a sum over the batch\n",
+    ),
+    "ch02_gradcheck_one_h.py": (
+        "gradient_check divides the central difference by h instead of 2h.",
+        "            num[idx] = (plus - minus) / (2 * h)  # eq-ch02-central-difference\n",
+        "            num[idx] = (plus - minus) / h  # BUG: the two points are 2h apart\n",
+    ),
+    "ch02_fit_no_mean.py": (
+        "fit_linear_mse drops the 1/(N*M) of the mean from dL/dy_pred (as seed 000 does).",
+        "        g = 2.0 * residual / residual.size  # (N, M)\n",
+        "        g = 2.0 * residual  # BUG: the mean's 1/(N*M) is missing\n",
+    ),
 }
 
 HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"
