@@ -23,6 +23,7 @@ from course_lib.numpy_nn.functional.conv import (
     conv_output_size,
 )
 from course_lib.numpy_nn.functional.linear import LinearCache, linear_backward, linear_forward
+from course_lib.numpy_nn.functional.losses import cross_entropy_loss
 from course_lib.numpy_nn.functional.pooling import (
     AvgPool2dCache,
     MaxPool2dCache,
@@ -47,6 +48,7 @@ __all__ = [
     "conv2d_forward",
     "conv2d_naive",
     "conv_output_size",
+    "cross_entropy_loss",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "linear_backward",
