@@ -64,11 +64,12 @@ lab: $(STAMP) data
 	$(VENV)/bin/jupyter lab book
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_conv.py --json benchmarks/results/conv.json
+	$(PY) benchmarks/bench_conv.py --json benchmarks/results/conv.json \
+	    --markdown benchmarks/results/conv.md
 
 notebook-report: $(STAMP) data
 	$(PY) tools/notebook_report.py --profile default \
-	    --json benchmarks/results/notebooks.json --markdown book/appendix/notebook_report.md
+	    --json benchmarks/results/notebooks.json --markdown benchmarks/results/notebooks.md
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

@@ -23,6 +23,8 @@ import json
 import platform
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -130,7 +132,7 @@ def bench_naive(rng: np.random.Generator, n: int = 2) -> dict[str, float]:
     b = rng.standard_normal(F, dtype=np.float32)
     t_naive = _time(lambda: conv2d_naive(x, w, b, padding=PAD))
     conv2d_forward(x, w, b, padding=PAD)
-    t_vec = min(_time(lambda: conv2d_forward(x, w, b, padding=PAD)) for _ in range(20))
+    t_vec = min(_time(lambda: conv2d_forward(x, w, b, padding=PAD)) for _ in range(50))
     outputs = n * F * H * W
     return {
         "batch": n,
@@ -161,6 +163,7 @@ def _threads(n: int | None) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write all figures to this JSON file")
+    parser.add_argument("--markdown", help="also write a table for the benchmarks appendix")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, help="threads for both sides (default: theirs)")
     args = parser.parse_args(argv)
@@ -206,9 +209,39 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"({naive['naive_us_per_output']:.1f} us per output)"
     )
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(to_markdown(results), encoding="utf-8")
     return results
+
+
+def to_markdown(results: dict) -> str:
+    """The figures of one run as the Markdown the benchmarks appendix includes."""
+    conv, matmul, naive, machine = (
+        results["conv"], results["matmul"], results["naive"], results["machine"]
+    )
+    npc, tc = conv["numpy"], conv["torch"]
+    rows = [
+        "| | time, best (median) | GFLOP/s, best |",
+        "|---|---|---|",
+        f"| NumPy `conv2d_forward` + `conv2d_backward` | {npc['best_s'] * 1e3:.1f} ms "
+        f"({npc['median_s'] * 1e3:.1f} ms) | {npc['gflops_best']:.0f} |",
+        f"| torch `F.conv2d` forward + backward | {tc['best_s'] * 1e3:.1f} ms "
+        f"({tc['median_s'] * 1e3:.1f} ms) | {tc['gflops_best']:.0f} |",
+        f"| NumPy float32 matmul {matmul['n']}×{matmul['n']} | | {matmul['gflops_best']:.0f} |",
+    ]
+    return (
+        f"Measured with `make bench` on {date.today().isoformat()}: {machine['processor']}, "
+        f"{machine['threads']} threads, NumPy {machine['numpy']}, torch {machine['torch']}.\n\n"
+        + "\n".join(rows)
+        + f"\n\n**Ratio NumPy / torch: {conv['ratio_best']:.2f}** (best times; "
+        f"{conv['ratio_median']:.2f} on medians). "
+        f"The naive loops of `conv2d_naive` took {naive['naive_s']:.2f} s for a batch of "
+        f"{naive['batch']}, against {naive['vectorised_s'] * 1e3:.2f} ms for the vectorised "
+        f"forward: **{naive['speedup']:.0f}× faster**.\n"
+    )
 
 
 if __name__ == "__main__":
