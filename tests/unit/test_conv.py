@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from settings_strategies import as_pair, int_or_pair
 
 from course_lib.numpy_nn.functional import (
     Conv2dCache,
@@ -23,17 +24,6 @@ pytestmark = pytest.mark.ch01
 TOL = {"rtol": 1e-10, "atol": 1e-10}  # float64 against torch
 
 
-def _setting(draw, lo: int, hi: int):
-    """An int or an (h, w) pair: both forms are part of the API."""
-    if draw(st.booleans()):
-        return draw(st.integers(lo, hi))
-    return (draw(st.integers(lo, hi)), draw(st.integers(lo, hi)))
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else v
-
-
 @st.composite
 def conv_cases(draw, max_batch=3, max_ch=4, max_size=9, max_kernel=4, max_dil=3):
     """(x, w, b, settings) with a non-empty output, float64 standard normal values."""
@@ -45,11 +35,11 @@ def conv_cases(draw, max_batch=3, max_ch=4, max_size=9, max_kernel=4, max_dil=3)
     H, W = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
     KH, KW = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
     stride, padding, dilation = (
-        _setting(draw, 1, 3),
-        _setting(draw, 0, 2),
-        _setting(draw, 1, max_dil),
+        int_or_pair(draw, 1, 3),
+        int_or_pair(draw, 0, 2),
+        int_or_pair(draw, 1, max_dil),
     )
-    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
+    (ph, pw), (dh, dw) = as_pair(padding), as_pair(dilation)
     assume(dh * (KH - 1) + 1 <= H + 2 * ph and dw * (KW - 1) + 1 <= W + 2 * pw)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x, w, b = (
@@ -84,7 +74,7 @@ def test_forward_matches_torch(case):
 def test_output_size_matches_forward(case):
     x, w, b, settings = case
     out, _ = conv2d_forward(x, w, b, **settings)
-    (sh, sw), (ph, pw), (dh, dw) = (_pair(settings[k]) for k in ("stride", "padding", "dilation"))
+    (sh, sw), (ph, pw), (dh, dw) = (as_pair(settings[k]) for k in ("stride", "padding", "dilation"))
     H_out = conv_output_size(x.shape[2], w.shape[2], stride=sh, padding=ph, dilation=dh)
     W_out = conv_output_size(x.shape[3], w.shape[3], stride=sw, padding=pw, dilation=dw)
     assert out.shape == (x.shape[0], w.shape[0], H_out, W_out)

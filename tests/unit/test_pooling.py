@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from settings_strategies import as_pair, int_or_pair
 
 from course_lib.numpy_nn.functional import (
     AvgPool2dCache,
@@ -27,24 +28,14 @@ POOLS = {
 }
 
 
-def _setting(draw, lo: int, hi: int):
-    if draw(st.booleans()):
-        return draw(st.integers(lo, hi))
-    return (draw(st.integers(lo, hi)), draw(st.integers(lo, hi)))
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else v
-
-
 @st.composite
 def pool_cases(draw, max_size=9, integer_valued=False):
     """(x, settings): kernel 1-4 fitting in x, stride 1-3 or None (= kernel_size)."""
     N, C = draw(st.integers(1, 3)), draw(st.integers(1, 4))
     H, W = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    kernel = _setting(draw, 1, 4)
+    kernel = int_or_pair(draw, 1, 4)
     stride = draw(st.none() | st.integers(1, 3) | st.tuples(st.integers(1, 3), st.integers(1, 3)))
-    KH, KW = _pair(kernel)
+    KH, KW = as_pair(kernel)
     assume(KH <= H and KW <= W)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     # Small integers make ties in max pooling common: the routing must still match torch.
