@@ -1,64 +1,25 @@
 """Pure forward/backward pairs, one topic per file: ``out, cache = *_forward(...)``,
-``grads = *_backward(dout, cache)``."""
+``grads = *_backward(dout, cache)``.
 
-from course_lib.numpy_nn.functional.activations import (
-    LeakyReLUCache,
-    ReLUCache,
-    SigmoidCache,
-    TanhCache,
-    leaky_relu_backward,
-    leaky_relu_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from course_lib.numpy_nn.functional.conv import (
-    Conv2dCache,
-    conv2d_backward,
-    conv2d_forward,
-    conv2d_naive,
-    conv_output_size,
-)
-from course_lib.numpy_nn.functional.linear import LinearCache, linear_backward, linear_forward
-from course_lib.numpy_nn.functional.losses import cross_entropy_loss
-from course_lib.numpy_nn.functional.pooling import (
-    AvgPool2dCache,
-    MaxPool2dCache,
-    avgpool2d_backward,
-    avgpool2d_forward,
-    maxpool2d_backward,
-    maxpool2d_forward,
-)
+Each topic module lists its public names in ``__all__``; this package re-exports
+them all, so ``from course_lib.numpy_nn.functional import conv2d_forward`` works
+as well as ``from course_lib.numpy_nn.functional.conv import conv2d_forward``.
+"""
 
-__all__ = [
-    "AvgPool2dCache",
-    "Conv2dCache",
-    "LeakyReLUCache",
-    "LinearCache",
-    "MaxPool2dCache",
-    "ReLUCache",
-    "SigmoidCache",
-    "TanhCache",
-    "avgpool2d_backward",
-    "avgpool2d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv2d_naive",
-    "conv_output_size",
-    "cross_entropy_loss",
-    "leaky_relu_backward",
-    "leaky_relu_forward",
-    "linear_backward",
-    "linear_forward",
-    "maxpool2d_backward",
-    "maxpool2d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_forward",
-    "tanh_backward",
-    "tanh_forward",
-]
+from importlib import import_module
+
+# The topic modules, in the order the chapters introduce them.
+_TOPICS = ("conv", "pooling", "linear", "activations", "losses", "style")
+
+__all__: list[str] = []
+for _topic in _TOPICS:
+    try:
+        _module = import_module(f"{__name__}.{_topic}")
+    except ModuleNotFoundError as exc:  # a topic not written yet (style.py arrives with Chapter 4)
+        if exc.name != f"{__name__}.{_topic}":
+            raise
+        continue
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+    __all__ += list(_module.__all__)
+del import_module, _topic, _module, _name

@@ -15,6 +15,21 @@ import numpy as np
 
 from course_lib.numpy_nn._validate import as_float_array, check_shape, float_dtype
 
+__all__ = [
+    "LeakyReLUCache",
+    "ReLUCache",
+    "SigmoidCache",
+    "TanhCache",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "tanh_backward",
+    "tanh_forward",
+]
+
 
 def _as_float(x: object) -> np.ndarray:
     x = np.asarray(x)

@@ -36,6 +36,14 @@ from course_lib.numpy_nn._validate import (
     float_dtype,
 )
 
+__all__ = [
+    "Conv2dCache",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv2d_naive",
+    "conv_output_size",
+]
+
 # Bytes of im2col buffer per batch chunk: about an L2 cache, so the buffer is
 # still in cache when the matmul reads it (bench_conv.py layer: 2 images of
 # 0.9 MB; 1.2x faster than 16 images, 1.4x faster than one batch-wide buffer).

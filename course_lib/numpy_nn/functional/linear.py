@@ -15,6 +15,12 @@ import numpy as np
 
 from course_lib.numpy_nn._validate import as_float_array, check_ndim, check_shape, float_dtype
 
+__all__ = [
+    "LinearCache",
+    "linear_backward",
+    "linear_forward",
+]
+
 
 class LinearCache(NamedTuple):
     """What ``linear_backward`` needs from the forward pass."""

@@ -12,6 +12,10 @@ import numpy as np
 
 from course_lib.numpy_nn._validate import check_ndim, float_dtype
 
+__all__ = [
+    "cross_entropy_loss",
+]
+
 
 def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray) -> tuple[np.floating, np.ndarray]:
     """Mean softmax cross-entropy of integer class labels, and its gradient.

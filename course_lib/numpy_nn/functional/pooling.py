@@ -31,6 +31,15 @@ from course_lib.numpy_nn._validate import (
     float_dtype,
 )
 
+__all__ = [
+    "AvgPool2dCache",
+    "MaxPool2dCache",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
+]
+
 
 class MaxPool2dCache(NamedTuple):
     """What ``maxpool2d_backward`` needs: where each window's maximum was."""
