@@ -362,3 +362,7 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+# The activations of Chapter 3 live in their own module (this file stays short).
+from course_lib.numpy_nn.activation_layers import ELU, GELU, LogSoftmax, SiLU, Softmax  # noqa: E402, F401

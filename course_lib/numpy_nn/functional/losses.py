@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from course_lib.numpy_nn._validate import check_ndim, check_shape, float_dtype
+from course_lib.numpy_nn.functional.activations import sigmoid_forward
+from course_lib.numpy_nn.functional.softmax import log_softmax_forward
 
 __all__ = [
     "bce_loss",
@@ -146,9 +148,8 @@ def log_sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-z))`` without overflow: ``exp(-|z|)`` is at most 1."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    """``1 / (1 + exp(-z))`` without overflow: Chapter 3's stable sigmoid."""
+    return sigmoid_forward(z)[0]
 
 
 def bce_with_logits_loss(
@@ -238,8 +239,8 @@ def cross_entropy_loss(
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
     z = logits.astype(dtype, copy=False)
     _check_finite(z, "logits")
-    shifted = z - z.max(axis=1, keepdims=True)  # (N, K), every row's max is 0
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, K)
+    # log-softmax through the log-sum-exp with the row maximum subtracted (Chapter 3)
+    log_probs, _ = log_softmax_forward(z, axis=1)  # (N, K)
     probs = np.exp(log_probs)  # softmax, (N, K)
     rows = np.arange(n)
     if weight is None:
