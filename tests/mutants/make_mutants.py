@@ -85,6 +85,78 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "        g = 2.0 * residual / residual.size  # (N, M)\n",
         "        g = 2.0 * residual  # BUG: the mean's 1/(N*M) is missing\n",
     ),
+    "ch03_mish_no_inner_derivative.py": (
+        "mish_forward_backward stops the chain rule at tanh: the factor softplus' = sigmoid "
+        "is missing.",
+        "    grad = t + x * (1 - t * t) * sig  # product rule, then chain rule through tanh and "
+        "softplus\n",
+        "    grad = t + x * (1 - t * t)  # BUG: the inner derivative sigmoid(x) is missing\n",
+    ),
+    "ch03_logsigmoid_naive.py": (
+        "log_sigmoid uses log(1 / (1 + exp(-x))): exp overflows for x < -709 and gives -inf.",
+        "    out = np.minimum(x, 0) - np.log1p(e)  # x >= 0: -log(1 + e^-x); x < 0: x - log(1 + "
+        "e^x)\n",
+        "    out = np.log(1 / (1 + np.exp(-x)))  # BUG: the naive form overflows\n",
+    ),
+    "ch03_gain_no_sqrt.py": (
+        "activation_gain returns 1 / E[f(z)^2], the variance factor, instead of its square root.",
+        "    return float(1 / np.sqrt(second_moment))\n",
+        "    return float(1 / second_moment)  # BUG: a variance, not a gain (standard deviation)\n",
+    ),
+    "ch03_dead_any.py": (
+        "dead_relu_counts counts units inactive on *some* example instead of on every example.",
+        "            dead = np.all(h <= 0, axis=0)  # (units...): never positive on this batch\n",
+        "            dead = np.any(h <= 0, axis=0)  # BUG: inactive once is not dead\n",
+    ),
+    "ch05_table_pad_once.py": (
+        "layer_table adds the padding on one side only: (S + p - K) // s + 1.",
+        "            h_out = (h + 2 * p - k) // s + 1  # eq-ch05-conv-size\n",
+        "            h_out = (h + p - k) // s + 1  # BUG: padding on one side only\n",
+    ),
+    "ch05_weights_unnormalised.py": (
+        "balanced_class_weights returns 1 / n_k, without the factor N / K'.",
+        "    weights[present] = len(labels) / (present.sum() * counts[present])  "
+        "# eq-ch05-class-weights\n",
+        "    weights[present] = 1.0 / counts[present]  # BUG: not normalised to N / K'\n",
+    ),
+    "ch05_shift_swapped_draw.py": (
+        "random_shift takes the first draw as the column shift and the second as the row shift.",
+        "        dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)\n",
+        "        dx, dy = rng.integers(-max_shift, max_shift + 1, size=2)  # BUG: swapped\n",
+    ),
+    "ch05_f1_weighted.py": (
+        "macro_f1 averages the per-class F1 weighted by support (the 'weighted' average).",
+        "    return float(f1.mean())  # eq-ch05-f1, averaged over classes\n",
+        "    return float((f1 * actual).sum() / actual.sum())  # BUG: weighted, not macro\n",
+    ),
+    "ch04_weights_not_inverted.py": (
+        "inverse_frequency_weights returns the class frequencies n_k / N, not their inverse.",
+        "    weights[present] = labels.size / (num_classes * counts[present])"
+        "  # eq-ch04-class-weights\n",
+        "    weights[present] = counts[present] / labels.size  # BUG: frequency, not inverse\n",
+    ),
+    "ch04_focal_alpha_swapped.py": (
+        "binary_focal_loss gives alpha to the negatives and 1 - alpha to the positives.",
+        "    alpha_t = np.ones_like(z) if alpha is None else np.where(y == 1, alpha, 1 - alpha)\n",
+        "    alpha_t = np.ones_like(z) if alpha is None else np.where(y == 1, 1 - alpha, alpha)"
+        "  # BUG\n",
+    ),
+    "ch04_focal_grad_constant_modulator.py": (
+        "binary_focal_loss differentiates as if (1 - p_t)**gamma were a constant.",
+        "    dz = alpha_t * s * modulator * (gamma * pt * log_pt - one_minus_pt)"
+        "  # eq-ch04-focal-grad\n",
+        "    dz = alpha_t * s * modulator * (-one_minus_pt)  # BUG: the modulator's term lost\n",
+    ),
+    "ch04_kl_times_var_p.py": (
+        "kl_diagonal_gaussians multiplies by sigma_p^2 instead of dividing by it.",
+        "    inv_var_p = np.exp(-lp)  # 1 / sigma_p^2\n",
+        "    inv_var_p = np.exp(lp)  # BUG: sigma_p^2, not its inverse\n",
+    ),
+    "ch04_kl_logvar_grad_no_half.py": (
+        "kl_diagonal_gaussians drops the 1/2 from the gradient with respect to logvar_q.",
+        "    dlogvar_q = 0.5 * (np.exp(lq - lp) - 1) / n\n",
+        "    dlogvar_q = (np.exp(lq - lp) - 1) / n  # BUG: the 1/2 is lost\n",
+    ),
 }
 
 HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"
