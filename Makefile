@@ -66,6 +66,8 @@ lab: $(STAMP) data
 bench: $(STAMP)
 	$(PY) benchmarks/bench_conv.py --json benchmarks/results/conv.json \
 	    --markdown benchmarks/results/conv.md
+	$(PY) benchmarks/bench_cnn.py --json benchmarks/results/cnn.json \
+	    --markdown benchmarks/results/cnn.md
 
 notebook-report: $(STAMP) data
 	$(PY) tools/notebook_report.py --profile default \

@@ -1,0 +1,44 @@
+"""Two steps of fit on CUDA with mixed precision and channels-last (skipped without a GPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib.torch_nn import device as dev
+from course_lib.torch_nn.cnn import FashionCNN
+from course_lib.torch_nn.datasets import fashion_mnist
+from course_lib.torch_nn.train import TrainConfig, evaluate, fit, set_seed
+
+
+def test_amp_and_channels_last_are_off_on_cpu():
+    cpu = torch.device("cpu")
+    assert dev.amp_dtype(cpu) is None and not dev.needs_grad_scaler(cpu)
+    with dev.autocast_context(cpu):
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+    assert not dev.is_distributed() and dev.rank_and_world() == (0, 1)
+
+
+@pytest.mark.gpu
+def test_fit_two_steps_on_cuda_with_amp_and_channels_last():
+    device = torch.device("cuda")
+    set_seed(0)
+    model = FashionCNN(width=8, hidden=16)
+    cfg = TrainConfig(model_kwargs={"width": 8, "hidden": 16}, epochs=1, max_steps=2,
+                      batch_size=32, fake_data=True, amp=True, channels_last=True, progress=False)
+    train = fashion_mnist("train", limit=128, fake=True)
+    seen = {}
+
+    def spy(step, m, loss):
+        seen["memory_format"] = m.first_conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+    history = fit(model, train, config=cfg, device=device, callback=spy)
+    assert len(history.loss) == 2 and all(torch.isfinite(torch.tensor(history.loss)))
+    assert next(model.parameters()).device.type == "cuda"
+    assert next(model.parameters()).dtype == torch.float32  # autocast keeps float32 master weights
+    assert seen["memory_format"]
+    with dev.autocast_context(device):
+        assert torch.ones(8, 8, device=device).matmul(torch.ones(8, 8, device=device)).dtype in (
+            torch.bfloat16, torch.float16)
+    res = evaluate(model, *fashion_mnist("test", limit=64, fake=True), device=device)
+    assert 0.0 <= res["accuracy"] <= 1.0
