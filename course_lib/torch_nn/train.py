@@ -93,7 +93,7 @@ class TrainConfig:
         smoke: 16 steps on 1,024 pictures (the tests). default: what a reader
         trains in about two minutes on two quiet CPU cores, 4 epochs without
         augmentation (92.6 % on the test set). full: the shipped checkpoint's
-        run: width 32, 10 epochs with flips, shifts and random erasing.
+        run: width 32, 20 epochs with flips, shifts and random erasing.
         """
         profile = profile or course_profile.get_profile()
         if profile not in course_profile.PROFILES:
@@ -117,7 +117,7 @@ class TrainConfig:
                 batch_size=128, lr=0.1, label_smoothing=0.1, augment=False,
             ),
             "full": dict(
-                model_kwargs={"width": 32, "hidden": 128, "dropout": 0.2}, epochs=10,
+                model_kwargs={"width": 32, "hidden": 128, "dropout": 0.2}, epochs=20,
                 batch_size=128, lr=0.1, label_smoothing=0.1, augment=True,
                 augment_kwargs={"hflip": 0.5, "shift": 2, "erase": 0.1},
             ),
