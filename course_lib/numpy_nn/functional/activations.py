@@ -23,6 +23,10 @@ from scipy import special
 
 from course_lib.numpy_nn._validate import as_float_array, check_shape, float_dtype
 
+# DESIGN lists softmax with the activations; it has its own module (softmax.py,
+# with log-softmax and the log-sum-exp) and is importable from here as well.
+from course_lib.numpy_nn.functional.softmax import softmax_backward, softmax_forward  # noqa: F401
+
 __all__ = [
     "GELU_APPROXIMATIONS",
     "ELUCache",
