@@ -319,6 +319,44 @@ def sample_image(name: str, *, as_gray: bool = False) -> np.ndarray:
     return np.clip(img, 0.0, 1.0)  # the luma weights sum to 1 only up to rounding
 
 
+# ---------------------------------------------------------------------------
+# Two-dimensional toy data for the GAN chapter
+# ---------------------------------------------------------------------------
+
+TOY_2D = ("ring", "grid")
+
+
+def toy_2d_modes(name: str) -> tuple[np.ndarray, float]:
+    """The centres float64 (M, 2) and the common standard deviation of a toy mixture.
+
+    ``"ring"``: 8 Gaussians evenly spaced on a circle of radius 2, std 0.02
+    (Metz et al. 2017; Srivastava et al. 2017). ``"grid"``: 25 Gaussians at
+    {-4, -2, 0, 2, 4}^2, std 0.05 (Srivastava et al. 2017; Lin et al. 2018).
+    """
+    if name == "ring":
+        angles = 2 * np.pi * np.arange(8) / 8
+        return 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.02
+    if name == "grid":
+        ticks = np.arange(-4.0, 5.0, 2.0)
+        gx, gy = np.meshgrid(ticks, ticks, indexing="ij")
+        return np.stack([gx.ravel(), gy.ravel()], axis=1), 0.05
+    raise ValueError(f"toy mixture must be one of {TOY_2D}, got {name!r}")
+
+
+def toy_2d(name: str, n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` samples float64 (n, 2) of the mixture ``name`` with equal weights.
+
+    Deterministic in ``seed``: the mode of each sample, then its Gaussian
+    offset, are drawn from ``np.random.default_rng(seed)``.
+    """
+    centers, std = toy_2d_modes(name)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, len(centers), size=n)  # (n,)
+    return centers[which] + std * rng.standard_normal((n, 2))  # (n, 2)
+
+
 def _status_lines() -> list[str]:
     ds = registry.dataset(FASHION_MNIST)
     lines = [f"{FASHION_MNIST}: {ds['title']}, {ds['licence']}, {ds['copyright']}"]
