@@ -1,5 +1,6 @@
 """Tests of course_lib.data: the Fashion-MNIST search order, verification,
-downloads (never over the network), the IDX parser and the sample pictures."""
+downloads (never over the network), the IDX parser, the sample pictures and
+the 2-D toy mixtures of Chapter 6."""
 
 from __future__ import annotations
 
@@ -363,3 +364,59 @@ def test_cli_status_and_fetch(tmp_path, monkeypatch, fake, capsys):
     )
     assert data.main(["status"]) == 0
     assert f"train: $COURSE_DATA_DIR {tmp_path / 'env'} (sha256 ok)" in capsys.readouterr().out
+
+
+def test_toy_2d_modes_are_the_ring_and_the_grid():
+    ring, ring_std = data.toy_2d_modes("ring")
+    assert ring.shape == (8, 2) and ring.dtype == np.float64 and ring_std == 0.02
+    np.testing.assert_allclose(np.linalg.norm(ring, axis=1), 2.0, rtol=1e-15)
+    angles = np.sort(np.mod(np.arctan2(ring[:, 1], ring[:, 0]), 2 * np.pi))
+    np.testing.assert_allclose(angles, np.arange(8) * np.pi / 4, atol=1e-12)  # evenly spaced
+    grid, grid_std = data.toy_2d_modes("grid")
+    assert grid.shape == (25, 2) and grid.dtype == np.float64 and grid_std == 0.05
+    expected = {(float(a), float(b)) for a in range(-4, 5, 2) for b in range(-4, 5, 2)}
+    assert {tuple(map(float, c)) for c in grid} == expected
+
+
+@pytest.mark.parametrize("name", data.TOY_2D)
+def test_toy_2d_shapes_and_determinism(name):
+    x = data.toy_2d(name, 100, seed=3)
+    assert x.shape == (100, 2) and x.dtype == np.float64
+    np.testing.assert_array_equal(x, data.toy_2d(name, 100, seed=3))
+    assert not np.array_equal(x, data.toy_2d(name, 100, seed=4))
+    assert data.toy_2d(name, 0).shape == (0, 2)
+    assert data.toy_2d(name, np.int64(5)).shape == (5, 2)
+
+
+@pytest.mark.parametrize("name", data.TOY_2D)
+def test_toy_2d_has_the_stated_std_and_equal_modes(name):
+    n = 40_000
+    centers, std = data.toy_2d_modes(name)
+    x = data.toy_2d(name, n, seed=0)
+    nearest = np.linalg.norm(x[:, None] - centers[None], axis=2).argmin(1)  # (n,)
+    offsets = x - centers[nearest]  # (n, 2): the modes are 40+ std apart, none is misassigned
+    # Each coordinate's std, estimated from 2n values: relative standard error 1 / sqrt(4n).
+    assert abs(offsets.std() / std - 1) < 5 / np.sqrt(4 * n)
+    np.testing.assert_allclose(offsets.mean(0), 0.0, atol=5 * std / np.sqrt(n))
+    counts = np.bincount(nearest, minlength=len(centers))  # (M,)
+    p = 1 / len(centers)
+    assert np.all(np.abs(counts / n - p) < 5 * np.sqrt(p * (1 - p) / n)), counts
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "match"),
+    [
+        ("spiral", 10, "must be one of .*ring.*grid.*'spiral'"),
+        ("ring", -1, "non-negative int"),
+        ("ring", 2.0, "non-negative int"),
+        ("grid", True, "non-negative int"),
+    ],
+)
+def test_toy_2d_rejects_a_bad_name_or_n(name, n, match):
+    with pytest.raises(ValueError, match=match):
+        data.toy_2d(name, n)
+
+
+def test_toy_2d_modes_rejects_a_bad_name():
+    with pytest.raises(ValueError, match="'swissroll'"):
+        data.toy_2d_modes("swissroll")

@@ -9,6 +9,8 @@ for files downloaded from elsewhere. Keys::
     model       the model's state_dict (tensors)
     optimizer   the optimiser's state_dict, or absent
     scheduler   the LR scheduler's state_dict, or absent
+    optimizers  instead of optimizer, for a run with several (a GAN's two players):
+    schedulers  {name: state_dict}
     step, epoch optimiser steps and whole epochs done
     config      the training configuration (plain types), enough to rebuild the model
     metrics     what the model reached, e.g. {"test_accuracy": 0.93}
@@ -62,7 +64,7 @@ def save_checkpoint(
     path: str | os.PathLike,
     *,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict[str, torch.optim.Optimizer] | None = None,
     scheduler: Any | None = None,
     step: int,
     epoch: int,
@@ -70,7 +72,11 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically; return its path (parent folders are created)."""
+    """Write a checkpoint atomically; return its path (parent folders are created).
+
+    ``optimizer`` and ``scheduler`` may each be one object (stored under
+    ``optimizer``/``scheduler``) or a dict of them by name (``optimizers``/``schedulers``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {
@@ -81,10 +87,11 @@ def save_checkpoint(
         "config": dict(config),
         "metrics": dict(metrics or {}),
     }
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    if scheduler is not None:
-        state["scheduler"] = scheduler.state_dict()
+    for key, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if isinstance(obj, dict):
+            state[key + "s"] = {name: o.state_dict() for name, o in obj.items()}
+        elif obj is not None:
+            state[key] = obj.state_dict()
     if extra:
         state["extra"] = extra
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -122,12 +129,15 @@ def load_checkpoint(
     path: str | os.PathLike,
     *,
     model: nn.Module | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict[str, torch.optim.Optimizer] | None = None,
     scheduler: Any | None = None,
     map_location: Any = "cpu",
     sha256: str | None = None,
 ) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; load it into the objects given.
+
+    ``optimizer``/``scheduler``: one object, or a dict by name as saved by
+    :func:`save_checkpoint`.
 
     Args:
         sha256: when given, the file's digest must equal it (checked before loading).
@@ -161,20 +171,27 @@ def load_checkpoint(
                 f"model {cfg.get('model', '?')!r} with {cfg.get('model_kwargs', {})}.\n"
                 + str(err).strip()
             ) from err
-    if optimizer is not None:
-        if "optimizer" not in state:
-            raise CheckpointError(f"checkpoint {path} has no optimizer state to resume from")
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        if "scheduler" not in state:
-            raise CheckpointError(f"checkpoint {path} has no scheduler state to resume from")
-        scheduler.load_state_dict(state["scheduler"])
+    for key, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is None:
+            continue
+        if not isinstance(obj, dict):
+            if key not in state:
+                raise CheckpointError(f"checkpoint {path} has no {key} state to resume from")
+            obj.load_state_dict(state[key])
+            continue
+        saved = state.get(key + "s", {})
+        if set(saved) != set(obj):
+            raise CheckpointError(
+                f"checkpoint {path} has {key} states for {sorted(saved)}, expected {sorted(obj)}"
+            )
+        for name, o in obj.items():
+            o.load_state_dict(saved[name])
     return state
 
 
 def model_from_checkpoint(state: dict[str, Any]) -> nn.Module:
     """Rebuild the model a checkpoint's config describes and load its weights."""
-    from course_lib.torch_nn.cnn import build_model
+    from course_lib.torch_nn.zoo import build_model
 
     cfg = state["config"]
     model = build_model(cfg["model"], **cfg.get("model_kwargs", {}))

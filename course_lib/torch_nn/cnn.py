@@ -165,15 +165,13 @@ MODELS: dict[str, type[nn.Module]] = {"simple": SimpleCNN, "fashion": FashionCNN
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model by name (``"simple"`` or ``"fashion"``) with keyword sizes.
+    """Build any model of the course by name (``"simple"``, ``"fashion"``, ...) with keyword sizes.
 
-    Lists in ``kwargs`` become tuples, so a config read back from a checkpoint
-    (where tuples were stored as lists) rebuilds the same model.
+    The same as :func:`course_lib.torch_nn.zoo.build_model`, which lists every name.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-    return MODELS[name](**kwargs)
+    from course_lib.torch_nn.zoo import build_model as build
+
+    return build(name, **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -24,6 +24,10 @@ __all__ = [
     "fashion_mnist",
     "make_imbalanced",
     "normalize",
+    "standardize",
+    "to_signed",
+    "to_unit",
+    "train_val_split",
 ]
 
 # Mean and standard deviation of the 60,000 training pictures' pixels in [0, 1]
@@ -96,6 +100,33 @@ def standardize(x: torch.Tensor) -> torch.Tensor:
     return (x - FASHION_MEAN) / FASHION_STD
 
 
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], the range of a generator's tanh output (Radford et al. 2016)."""
+    return 2.0 * x - 1.0
+
+
+def train_val_split(
+    images: torch.Tensor, labels: torch.Tensor, *, val_size: int, seed: int = 0
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Carve a validation split off a training set: ``(train, val)``, each ``(images, labels)``.
+
+    ``val_size`` pictures drawn at random (a permutation from ``seed``) form
+    the validation split; the rest, in their original order, the training
+    split. The test set is never involved: models are monitored, stopped and
+    tuned on ``val``, and the test set is touched once, for the final figure.
+    """
+    n = len(images)
+    if len(labels) != n:
+        raise ValueError(f"{n} images but {len(labels)} labels")
+    if not 0 < val_size < n:
+        raise ValueError(f"val_size must be in 1..{n - 1} for {n} pictures, got {val_size}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val_idx = perm[:val_size].sort().values
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[val_idx] = False
+    return (images[keep], labels[keep]), (images[val_idx], labels[val_idx])
+
+
 def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), standardised with FASHION_MEAN/STD."""
     return standardize(to_unit(torch.as_tensor(images_uint8)))
@@ -111,6 +142,9 @@ class Batches:
     does). ``augment(x, generator)`` is applied to the [0, 1] batch before
     normalising, with a generator seeded from ``(seed, epoch, batch, rank)``,
     so a batch's augmentation can be replayed without replaying the ones before.
+    ``transform`` maps the [0, 1] batch to the model's input range: by default
+    :func:`standardize` (the classifiers); :func:`to_signed` for generators with
+    a tanh output.
     """
 
     def __init__(
@@ -122,6 +156,7 @@ class Batches:
         shuffle: bool,
         device: torch.device | str = "cpu",
         augment: Callable[..., torch.Tensor] | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         seed: int = 0,
         drop_last: bool = False,
         rank: int = 0,
@@ -138,6 +173,7 @@ class Batches:
         self.images = torch.as_tensor(images).to(self.device)
         self.labels = torch.as_tensor(labels).to(self.device)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
+        self.transform = standardize if transform is None else transform
         self.seed, self.drop_last = seed, drop_last
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
@@ -182,7 +218,7 @@ class Batches:
                 hash((self.seed, self.epoch, number, self.rank)) & 0x7FFF_FFFF_FFFF_FFFF
             )
             x = self.augment(x, generator=g)
-        return standardize(x), self.labels[idx]
+        return self.transform(x), self.labels[idx]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         yield from self.iter_from(0)

@@ -117,5 +117,5 @@ def test_build_model_by_name():
     assert isinstance(m, SimpleCNN) and m.net[3].out_channels == 8
     assert isinstance(build_model("fashion", width=8), FashionCNN)
     assert count_parameters(SimpleCNN()) == 8 * 9 + 8 + 16 * 8 * 9 + 16 + 16 * 49 * 10 + 10
-    with pytest.raises(ValueError, match="known: fashion, simple"):
+    with pytest.raises(ValueError, match="unknown model .resnet.; known: .*fashion.*simple"):
         build_model("resnet")
