@@ -157,6 +157,89 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "    dlogvar_q = 0.5 * (np.exp(lq - lp) - 1) / n\n",
         "    dlogvar_q = (np.exp(lq - lp) - 1) / n  # BUG: the 1/2 is lost\n",
     ),
+    "ch06_dstar_swapped.py": (
+        "optimal_discriminator returns p_g / (p_data + p_g): the two densities swapped.",
+        "    t = np.subtract(a, b, out=np.zeros_like(a), where=~both_zero)\n",
+        "    t = np.subtract(b, a, out=np.zeros_like(a), where=~both_zero)  # BUG: swapped\n",
+    ),
+    "ch06_dstar_naive_ratio.py": (
+        "optimal_discriminator exponentiates the log-densities: 0 / 0 at -1e4, inf / inf at 800.",
+        "    d_star = np.where(t >= 0, 1 / (1 + e), e / (1 + e))  # eq-ch06-optimal-d\n",
+        "    d_star = np.exp(a) / (np.exp(a) + np.exp(b))  # BUG: under- and overflows\n",
+    ),
+    "ch06_dstar_nan_outside_supports.py": (
+        "optimal_discriminator subtracts -inf from -inf where both densities vanish (NaN).",
+        "    t = np.subtract(a, b, out=np.zeros_like(a), where=~both_zero)\n",
+        "    t = a - b  # BUG: -inf - -inf is NaN outside both supports\n",
+    ),
+    "ch06_js_no_half.py": (
+        "jensen_shannon sums KL(p || m) + KL(q || m) without the 1/2: log 4 for disjoint supports.",
+        "    integrand = 0.5 * (kl_integrand(a) + kl_integrand(b))  # eq-ch06-js\n",
+        "    integrand = kl_integrand(a) + kl_integrand(b)  # BUG: the 1/2 is missing\n",
+    ),
+    "ch06_js_mixture_not_halved.py": (
+        "jensen_shannon takes m = p + q instead of the mixture (p + q) / 2.",
+        "    log_m = np.logaddexp(a, b) - np.log(2.0)  # (K,): log of the mixture (p + q) / 2\n",
+        "    log_m = np.logaddexp(a, b)  # BUG: log(p + q), not log((p + q) / 2)\n",
+    ),
+    "ch06_js_left_riemann.py": (
+        "jensen_shannon uses a left Riemann sum: right only on uniform grids whose ends vanish.",
+        "    js = np.sum(np.diff(grid) * (integrand[1:] + integrand[:-1]) / 2)"
+        "  # the trapezoid rule\n",
+        "    js = np.sum(np.diff(grid) * integrand[:-1])  # BUG: a Riemann sum\n",
+    ),
+    "ch06_frechet_trace_once.py": (
+        "frechet_distance_gaussians forgets the 2 in -2 Tr (S1 S2)^{1/2}.",
+        "    d2 = np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt"
+        "  # eq-ch06-frechet\n",
+        "    d2 = np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - tr_sqrt  # BUG: no 2\n",
+    ),
+    "ch06_frechet_elementwise_sqrt.py": (
+        "frechet_distance_gaussians takes the element-wise square root of S1 S2 "
+        "(right only for diagonal covariances).",
+        "    tr_sqrt = np.sqrt(ev).sum()  # Tr (S1 S2)^{1/2}\n",
+        "    tr_sqrt = np.trace(np.sqrt(s1 @ s2))  # BUG: element-wise, not the matrix root\n",
+    ),
+    "ch06_frechet_eig_unsymmetrised.py": (
+        "frechet_distance_gaussians takes np.linalg.eigvals of S1 S2, not symmetric: complex "
+        "round-off.",
+        "    ev = np.linalg.eigvalsh(a @ s2 @ a)  # (D,): the eigenvalues of S1 S2, real\n",
+        "    ev = np.linalg.eigvals(s1 @ s2)  # BUG: not symmetric, complex round-off\n",
+    ),
+    "ch06_frechet_scipy_sqrtm.py": (
+        "frechet_distance_gaussians calls scipy.linalg.sqrtm, which the exercise forbids.",
+        "    tr_sqrt = np.sqrt(ev).sum()  # Tr (S1 S2)^{1/2}\n",
+        "    from scipy.linalg import sqrtm  # BUG: the exercise asks for NumPy only\n\n"
+        "    tr_sqrt = np.trace(sqrtm(s1 @ s2)).real\n",
+    ),
+    "ch06_gradient_minimax_sign.py": (
+        "generator_sample_gradient flips the sign of the minimax gradient (ascends the loss).",
+        "        ds = -np.exp(log_sigmoid(s)) / n  # (N,): -D / N, vanishes as D -> 0\n",
+        "        ds = np.exp(log_sigmoid(s)) / n  # BUG: the sign of d log(1 - D) / ds\n",
+    ),
+    "ch06_gradient_mask_without_bias.py": (
+        "generator_sample_gradient takes the LeakyReLU's mask on x W1, without the bias b1.",
+        "    du = dh * np.where(u > 0, 1.0, negative_slope)  # (N, H): through the LeakyReLU\n",
+        "    du = dh * np.where(x @ w1 > 0, 1.0, negative_slope)  # BUG: the bias is dropped\n",
+    ),
+    "ch06_gradient_ns_sum.py": (
+        "generator_sample_gradient's non-saturating gradient is that of the sum, not the mean.",
+        "        ds = -np.exp(log_sigmoid(-s)) / n  # (N,): -(1 - D) / N, eq-ch06-ns-gradient\n",
+        "        ds = -np.exp(log_sigmoid(-s))  # BUG: the mean's 1/N is missing\n",
+    ),
+    "ch06_gradient_torch_autograd.py": (
+        "generator_sample_gradient lets torch's autograd compute dx, which the exercise forbids.",
+        "    dx = du @ w1.T  # (N, D)\n",
+        "    import torch  # BUG: the exercise asks for NumPy only, no autograd\n\n"
+        "    xt = torch.tensor(x, requires_grad=True)\n"
+        "    ht = torch.nn.functional.leaky_relu(xt @ torch.tensor(w1) + torch.tensor(c1), "
+        "negative_slope)\n"
+        "    st = (ht @ torch.tensor(w2) + torch.tensor(c2))[:, 0]\n"
+        "    lt = -torch.nn.functional.logsigmoid(st) if non_saturating else "
+        "torch.nn.functional.logsigmoid(-st)\n"
+        "    lt.mean().backward()\n"
+        "    dx = xt.grad.numpy()\n",
+    ),
 }
 
 HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"
