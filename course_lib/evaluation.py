@@ -10,6 +10,8 @@
 * :func:`precision_recall`: the fraction of generated samples on the real
   manifold and of real samples on the generated one, each manifold a union of
   k-nearest-neighbour balls (Kynkäänniemi et al. 2019).
+* :func:`calibration_sets`: the degraded copies of a set of real pictures
+  (blur, noise, one class) that put a Fréchet distance on a scale (Chapter 6).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["feature_statistics", "frechet_distance", "mode_metrics", "precision_recall"]
+__all__ = [
+    "calibration_sets", "feature_statistics", "frechet_distance", "mode_metrics",
+    "precision_recall",
+]
 
 # Entries of one (rows, M) block of squared distances: 2**21 float64 are 16 MiB, so
 # precision_recall stays far below the 1 GB of a mybinder.org session at any N, M.
@@ -255,3 +260,52 @@ def precision_recall(
         fake_in_real[rows] = (d2 <= real_r2[None, :]).any(axis=1)
         real_in_fake |= (d2 <= fake_r2[rows, None]).any(axis=0)
     return float(fake_in_real.mean()), float(real_in_fake.mean())
+
+
+def calibration_sets(
+    images: np.ndarray,
+    labels: np.ndarray,
+    reference: np.ndarray,
+    *,
+    blur_sigma: float = 1.0,
+    noise_sigma: float = 25.0,
+    single_class: int = 0,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Sets of uint8 pictures whose distance to ``images`` calibrates a metric.
+
+    Given real pictures ``images`` uint8 (N, H, W) with ``labels`` (N,), and
+    ``reference``, N *other* real pictures (e.g. N training pictures against N
+    test pictures), returns N pictures each of:
+
+    * ``"floor"``: ``reference``; what two samples of the data score, the best
+      a generator can hope for at this N;
+    * ``"blur"``: ``images`` blurred by a Gaussian of std ``blur_sigma`` pixels;
+    * ``"noise"``: ``images`` plus Gaussian noise of std ``noise_sigma`` grey
+      levels (25 of 255 by default), clipped;
+    * ``"single class"``: the pictures of class ``single_class`` repeated to N,
+      a perfect generator of one class: total mode collapse.
+
+    Degraded pictures are rounded to uint8, as a generator's are.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    x = np.asarray(images)
+    y = np.asarray(labels)
+    ref = np.asarray(reference)
+    if x.dtype != np.uint8 or x.ndim != 3 or ref.dtype != np.uint8 or ref.shape != x.shape:
+        raise ValueError(f"images and reference must be uint8 (N, H, W) of one shape, got "
+                         f"{x.dtype} {x.shape} and {ref.dtype} {ref.shape}")
+    if y.shape != (len(x),):
+        raise ValueError(f"labels must have shape ({len(x)},), got {y.shape}")
+    one = x[y == single_class]
+    if len(one) == 0:
+        raise ValueError(f"no picture of class {single_class} among the labels")
+    blurred = gaussian_filter(x.astype(np.float64), sigma=(0, blur_sigma, blur_sigma))
+    noisy = x + np.random.default_rng(seed).normal(0.0, noise_sigma, size=x.shape)
+    return {
+        "floor": ref,
+        "blur": np.clip(np.round(blurred), 0, 255).astype(np.uint8),
+        "noise": np.clip(np.round(noisy), 0, 255).astype(np.uint8),
+        "single class": np.resize(one, x.shape),  # repeated to N pictures
+    }

@@ -45,7 +45,14 @@ class Generator(nn.Module):
 
         z (N, L) [+ embed(y) (N, L)] -> Linear -> BN -> ReLU -> (N, 2w, 7, 7)
         ConvTranspose 4x4 stride 2 -> BN -> ReLU                -> (N, w, 14, 14)
-        ConvTranspose 4x4 stride 2 -> tanh                      -> (N, 1, 28, 28)
+        ConvTranspose 4x4 stride 2 -> BN -> ReLU                -> (N, w/2, 28, 28)
+        Conv 3x3 -> tanh                                        -> (N, 1, 28, 28)
+
+    The last 3 x 3 convolution at full resolution lets neighbouring output
+    pixels share features; without it every output pixel is a single
+    transposed-convolution tap away from 14 x 14 features, and the pictures
+    come out grainy (measured in Chapter 6: after 3 epochs at width 32 the
+    validation Frechet distance was 9.6 with it, 13.2 without).
 
     A 4 x 4 kernel with stride 2 covers every output pixel equally often, so
     the transposed convolutions do not print the checkerboard that a 3 x 3
@@ -71,7 +78,10 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False),  # (N, w, 14, 14)
             nn.BatchNorm2d(w),
             nn.ReLU(),
-            nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1),  # (N, 1, 28, 28)
+            nn.ConvTranspose2d(w, max(w // 2, 1), 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(max(w // 2, 1)),  # (N, w/2, 28, 28)
+            nn.ReLU(),
+            nn.Conv2d(max(w // 2, 1), 1, 3, padding=1),  # (N, 1, 28, 28)
             nn.Tanh(),
         )
 

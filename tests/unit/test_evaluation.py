@@ -447,3 +447,29 @@ def test_min_share_drops_modes_with_a_few_strays():
 def test_mode_metrics_rejects_bad_arguments(samples, centers, std, match):
     with pytest.raises(ValueError, match=match):
         mode_metrics(samples, centers, std)
+
+
+def test_calibration_sets_degrade_as_documented() -> None:
+    from scipy.ndimage import gaussian_filter
+
+    from course_lib.evaluation import calibration_sets
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(12, 8, 8), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    reference = rng.integers(0, 256, size=(12, 8, 8), dtype=np.uint8)
+    sets = calibration_sets(images, labels, reference, noise_sigma=10.0, single_class=2)
+    assert set(sets) == {"floor", "blur", "noise", "single class"}
+    assert all(v.dtype == np.uint8 and v.shape == images.shape for v in sets.values())
+    assert np.array_equal(sets["floor"], reference)
+    expected = gaussian_filter(images[3].astype(float), 1.0)  # one picture alone: no mixing
+    assert np.abs(sets["blur"][3].astype(float) - expected).max() <= 0.5 + 1e-9
+    residual = sets["noise"].astype(float) - images
+    inside = (sets["noise"] > 0) & (sets["noise"] < 255)
+    assert 8.0 < residual[inside].std() < 12.0
+    assert np.array_equal(sets["single class"][:4], images[labels == 2])
+    assert np.array_equal(sets["single class"][4:8], images[labels == 2])
+    with pytest.raises(ValueError, match="no picture of class 7"):
+        calibration_sets(images, labels, reference, single_class=7)
+    with pytest.raises(ValueError, match="uint8"):
+        calibration_sets(images.astype(float), labels, reference)
