@@ -87,7 +87,7 @@ class GANConfig(RunConfig):
             ),
             "default": dict(
                 model_kwargs={"latent_dim": 64, "width": 32, "num_classes": classes, "ema": True},
-                epochs=7, batch_size=64, eval_samples=2000,
+                epochs=6, batch_size=64, eval_samples=2000,
             ),
             "full": dict(
                 model_kwargs={"latent_dim": 64, "width": 48, "num_classes": classes, "ema": True},
