@@ -68,6 +68,8 @@ bench: $(STAMP)
 	    --markdown benchmarks/results/conv.md
 	$(PY) benchmarks/bench_cnn.py --json benchmarks/results/cnn.json \
 	    --markdown benchmarks/results/cnn.md
+	$(PY) benchmarks/bench_gan.py --json benchmarks/results/gan.json \
+	    --markdown benchmarks/results/gan.md
 
 notebook-report: $(STAMP) data
 	$(PY) tools/notebook_report.py --profile default \
