@@ -21,15 +21,13 @@ results record which. See benchmarks/README.md for what the figures mean.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import statistics
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import torch
+from common import time_steps, write_results
 from torch import nn
 
 from course_lib.torch_nn import device as dev
@@ -70,17 +68,7 @@ def throughput(model: nn.Module, device: torch.device, *, batch_size: int, steps
             scaler.step(opt)
             scaler.update()
 
-    for _ in range(3):  # warm-up: allocator, cuDNN/oneDNN kernel choice
-        step()
-    rates = []
-    for _ in range(repeats):
-        dev.synchronize(device)
-        tic = time.perf_counter()
-        for _ in range(steps):
-            step()
-        dev.synchronize(device)
-        rates.append(steps * batch_size / (time.perf_counter() - tic))
-    return {"best": max(rates), "median": statistics.median(rates)}
+    return time_steps(step, device, images_per_step=batch_size, steps=steps, repeats=repeats)
 
 
 def time_to_target(device: torch.device, *, target: float = TARGET) -> dict[str, Any]:
@@ -183,12 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"time to {TARGET:.0%}: {ttt['seconds']:.0f} s ({ttt['epochs']:.2f} epochs)")
         else:
             print(f"did not reach {TARGET:.0%}: best {ttt['best_accuracy']}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(to_markdown(results), encoding="utf-8")
+    write_results(args, results, to_markdown)
     return results
 
 

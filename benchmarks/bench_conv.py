@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import platform
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import write_results
 
 from course_lib.numpy_nn.functional import conv2d_backward, conv2d_forward, conv2d_naive
 
@@ -208,12 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"{naive['vectorised_s'] * 1e3:.2f} ms vectorised: {naive['speedup']:.0f}x "
         f"({naive['naive_us_per_output']:.1f} us per output)"
     )
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(to_markdown(results), encoding="utf-8")
+    write_results(args, results, to_markdown)
     return results
 
 

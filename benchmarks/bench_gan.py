@@ -24,18 +24,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import torch
+from common import time_steps, write_results
 
 from course_lib.evaluation import (
     calibration_sets,
@@ -71,20 +69,11 @@ def throughput(kind: str, profile: str, device: torch.device, *, steps: int, rep
         if scaler is not None:
             scaler.update()
 
-    for _ in range(3):  # warm-up
-        one()
-    rates = []
-    for _ in range(repeats):
-        dev.synchronize(device)
-        tic = time.perf_counter()
-        for _ in range(steps):
-            one()
-        dev.synchronize(device)
-        rates.append(steps * BATCH / (time.perf_counter() - tic))
+    rate = time_steps(one, device, images_per_step=BATCH, steps=steps, repeats=repeats)
     return {"model": kind, "profile": profile, "width": cfg.model_kwargs["width"], "amp": amp,
             "parameters": sum(p.numel() for p in model.generator.parameters())
             + sum(p.numel() for p in model.discriminator.parameters()),
-            "images_per_second": {"best": max(rates), "median": statistics.median(rates)}}
+            "images_per_second": rate}
 
 
 def calibration(device: torch.device) -> dict[str, Any]:
@@ -170,12 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["default_run"] = default_run(device)
     if not args.skip_toy:
         results["toy"] = toy()
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(to_markdown(results), encoding="utf-8")
+    write_results(args, results, to_markdown)
     print(to_markdown(results))
     return results
 

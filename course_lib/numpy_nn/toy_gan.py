@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from course_lib.data import toy_2d, toy_2d_modes
 from course_lib.evaluation import mode_metrics
+from course_lib.numpy_nn.functional.activations import sigmoid_forward
 from course_lib.numpy_nn.functional.losses import gan_discriminator_loss, gan_generator_loss
 from course_lib.numpy_nn.layers import LeakyReLU, ReLU, Tanh
 from course_lib.numpy_nn.models import mlp
@@ -192,10 +193,6 @@ class _DStep(NamedTuple):
     fake: np.ndarray  # (B*m, 2), G's output whose cache G still holds
 
 
-def _sigmoid_mean(logits: np.ndarray) -> float:
-    return float(np.mean(0.5 * (1 + np.tanh(0.5 * logits))))  # = mean sigmoid, no overflow
-
-
 def discriminator_step(gan: ToyGAN, real: np.ndarray, z: np.ndarray, *, pack: int = 1) -> _DStep:
     """One update of D on a real batch and G(z), the fakes held constant.
 
@@ -214,7 +211,8 @@ def discriminator_step(gan: ToyGAN, real: np.ndarray, z: np.ndarray, *, pack: in
     opt_d.zero_grad()
     D.backward(np.concatenate([dreal, dfake]))  # input gradient dropped: fakes are constants
     opt_d.step()
-    return _DStep(float(loss_d), _sigmoid_mean(real_logits), _sigmoid_mean(fake_logits), fake)
+    d_real, d_fake = (float(sigmoid_forward(s)[0].mean()) for s in (real_logits, fake_logits))
+    return _DStep(float(loss_d), d_real, d_fake, fake)
 
 
 def gan_step(

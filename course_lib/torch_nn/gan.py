@@ -67,7 +67,7 @@ class Generator(nn.Module):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
         self.latent_dim, self.width, self.num_classes = latent_dim, width, num_classes
-        w = width
+        w, half = width, max(width // 2, 1)
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         in_dim = latent_dim * (2 if num_classes else 1)
         # no bias before a batch norm: its shift (beta) takes the bias's place
@@ -78,10 +78,10 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False),  # (N, w, 14, 14)
             nn.BatchNorm2d(w),
             nn.ReLU(),
-            nn.ConvTranspose2d(w, max(w // 2, 1), 4, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(max(w // 2, 1)),  # (N, w/2, 28, 28)
+            nn.ConvTranspose2d(w, half, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(half),  # (N, w/2, 28, 28)
             nn.ReLU(),
-            nn.Conv2d(max(w // 2, 1), 1, 3, padding=1),  # (N, 1, 28, 28)
+            nn.Conv2d(half, 1, 3, padding=1),  # (N, 1, 28, 28)
             nn.Tanh(),
         )
 
