@@ -357,6 +357,29 @@ def toy_2d(name: str, n: int, *, seed: int = 0) -> np.ndarray:
     return centers[which] + std * rng.standard_normal((n, 2))  # (n, 2)
 
 
+# ---------------------------------------------------------------------------
+# Binarised pictures for the VAE chapter
+# ---------------------------------------------------------------------------
+
+
+def binarize(images_uint8: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Pixels sampled as Bernoulli variables with probability ``grey / 255``: float32 in {0, 1}.
+
+    ``np.random.default_rng(seed).random(shape) < images / 255``, the
+    "stochastic binarisation" of Salakhutdinov & Murray (2008) that the VAE
+    literature's binarised MNIST uses. The test set is binarised *once*, with
+    ``seed=0``, so that every model is scored on the same pixels; training
+    draws fresh pixels every epoch (dynamic binarisation). Any shape.
+    """
+    a = np.asarray(images_uint8)
+    if a.dtype != np.uint8:
+        raise ValueError(f"binarize expects uint8 grey levels 0..255, got dtype {a.dtype}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    u = np.random.default_rng(seed).random(a.shape)  # float64 uniforms, one per pixel
+    return (u < a / 255.0).astype(np.float32)
+
+
 def _status_lines() -> list[str]:
     ds = registry.dataset(FASHION_MNIST)
     lines = [f"{FASHION_MNIST}: {ds['title']}, {ds['licence']}, {ds['copyright']}"]

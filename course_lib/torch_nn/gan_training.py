@@ -34,7 +34,13 @@ from course_lib.torch_nn.datasets import fashion_mnist, to_signed, train_val_spl
 from course_lib.torch_nn.features import classifier_features, feature_classifier
 from course_lib.torch_nn.gan import GAN, Generator, sample_images
 from course_lib.torch_nn.loop import History, RunConfig, StepContext, TrainStep, fit, set_seed
-from course_lib.torch_nn.tasks import Task, apply_common_options, register_task, write_param_digest
+from course_lib.torch_nn.tasks import (
+    Task,
+    apply_common_options,
+    register_task,
+    thin,
+    write_param_digest,
+)
 from course_lib.torch_nn.zoo import build_model
 
 __all__ = ["GANConfig", "GANStep", "gan_metrics", "snapshot_callback"]
@@ -329,13 +335,6 @@ def snapshot_callback(every: int, model: GAN, snapshots: dict[str, list]):
     return callback
 
 
-def _thin(values: list[float], every: int) -> list[float]:
-    """Means of consecutive groups of ``every`` values: a long curve small enough to ship."""
-    a = np.asarray(values, dtype=np.float64)
-    m = len(a) // every * every
-    return a[:m].reshape(-1, every).mean(1).tolist() if m else a.tolist()
-
-
 def run_gan(args: argparse.Namespace, device: torch.device, kind: str) -> dict[str, Any] | None:
     if args.eval_only:
         return _eval_only(args, device, kind)
@@ -370,7 +369,7 @@ def run_gan(args: argparse.Namespace, device: torch.device, kind: str) -> dict[s
         # the generator alone, rebuilt by load_pretrained; the run's curves and snapshots
         # ride along (thinned) for the chapter's figures
         every = max(1, len(history.loss) // 1000)
-        curves = {k: _thin(v, every) for k, v in history.values.items()}
+        curves = {k: thin(v, every) for k, v in history.values.items()}
         extra = {
             "train_config": cfg.to_dict(), "curve_every": every, "curves": curves,
             "evals": history.evals, "epoch_seconds": history.seconds,

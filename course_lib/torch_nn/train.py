@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 
 # importing a task's module registers it
-from course_lib.torch_nn import classifier, gan_training  # noqa: F401
+from course_lib.torch_nn import classifier, gan_training, vae_training  # noqa: F401
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.classifier import (
     FINAL_NAME,

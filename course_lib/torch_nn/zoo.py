@@ -22,6 +22,8 @@ MODELS: dict[str, tuple[str, str]] = {
     "generator": ("course_lib.torch_nn.gan", "Generator"),
     "discriminator": ("course_lib.torch_nn.gan", "Discriminator"),
     "gan": ("course_lib.torch_nn.gan", "GAN"),
+    "conv_vae": ("course_lib.torch_nn.vae", "ConvVAE"),
+    "mlp_vae": ("course_lib.torch_nn.vae", "MLPVAE"),
 }
 
 

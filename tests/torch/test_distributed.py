@@ -12,11 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-FIRST_METRIC = {"cnn": "test_accuracy=", "dcgan": "fd=", "cgan": "fd="}
+FIRST_METRIC = {"cnn": "test_accuracy=", "dcgan": "fd=", "cgan": "fd=", "vae": "test_neg_elbo="}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["cnn", "dcgan", "cgan"])
+@pytest.mark.parametrize("task", ["cnn", "dcgan", "cgan", "vae"])
 def test_torchrun_two_cpu_processes_keep_identical_replicas(task, tmp_path):
     """For the GANs, both players are wrapped, and D runs twice per step (real, fake, then G's)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",

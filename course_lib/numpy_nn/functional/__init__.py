@@ -9,7 +9,7 @@ as well as ``from course_lib.numpy_nn.functional.conv import conv2d_forward``.
 from importlib import import_module
 
 # The topic modules, in the order the chapters introduce them.
-_TOPICS = ("conv", "pooling", "linear", "activations", "softmax", "losses", "style")
+_TOPICS = ("conv", "pooling", "linear", "activations", "softmax", "losses", "style", "vae")
 
 __all__: list[str] = []
 for _topic in _TOPICS:
