@@ -240,6 +240,62 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "    lt.mean().backward()\n"
         "    dx = xt.grad.numpy()\n",
     ),
+    "ch07_reparam_no_half.py": (
+        "reparameterized_gradient forgets the 1/2 of d exp(logvar / 2) / d logvar.",
+        "    dlogvar = (g * eps * std / 2).mean(axis=0)  # dz/dlogvar = eps * exp(logvar / 2) / 2\n",
+        "    dlogvar = (g * eps * std).mean(axis=0)  # BUG: the 1/2 is lost\n",
+    ),
+    "ch07_reparam_variance_as_std.py": (
+        "reparameterized_gradient uses exp(logvar), the variance, as the standard deviation.",
+        "    std = np.exp(0.5 * logvar)  # (L,)\n",
+        "    std = np.exp(logvar)  # BUG: the variance, not the standard deviation\n",
+    ),
+    "ch07_reparam_sum_not_mean.py": (
+        "reparameterized_gradient sums over the draws instead of averaging.",
+        "    dmu = g.mean(axis=0)  # dz/dmu = 1\n",
+        "    dmu = g.sum(axis=0)  # BUG: a sum over the S draws, not their mean\n",
+    ),
+    "ch07_iwae_no_log_k.py": (
+        "iwae_from_log_weights returns log sum w, forgetting the 1/k.",
+        "        return m_safe + np.log(s) - np.log(a.shape[0])\n",
+        "        return m_safe + np.log(s)  # BUG: log sum, not log mean\n",
+    ),
+    "ch07_iwae_naive_exp.py": (
+        "iwae_from_log_weights exponentiates the log-weights directly: exp(-500) underflows.",
+        "    s = np.exp(a - m_safe).sum(axis=0)  # (N,) in [1, k] unless the column is all -inf\n",
+        "    s = np.exp(a).sum(axis=0) * np.exp(-m_safe)  # BUG: exp(log w) underflows\n",
+    ),
+    "ch07_iwae_jensen.py": (
+        "iwae_from_log_weights averages the log-weights: the ELBO estimate, not the IWAE bound.",
+        "    m = a.max(axis=0)  # (N,) the largest log-weight of each column\n",
+        "    return a.mean(axis=0)  # BUG: mean of logs (Jensen), not log of the mean\n"
+        "    m = a.max(axis=0)\n",
+    ),
+    "ch07_iwae_all_minus_inf.py": (
+        "iwae_from_log_weights subtracts a -inf maximum: a column of zero weights gives NaN.",
+        "    m_safe = np.where(np.isfinite(m), m, 0.0)  # a column of -inf: subtract 0, not -inf\n",
+        "    m_safe = m  # BUG: -inf - -inf is NaN for a column of zero weights\n",
+    ),
+    "ch07_kl_no_minus_one.py": (
+        "kl_per_dimension forgets the -1: the KL of the prior to itself is 1/2, not 0.",
+        "    return 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar).mean(axis=0)  # (L,)\n",
+        "    return 0.5 * (mu**2 + np.exp(logvar) - logvar).mean(axis=0)  # BUG: no -1\n",
+    ),
+    "ch07_kl_summed_over_batch.py": (
+        "kl_per_dimension sums over the batch instead of averaging.",
+        "    return 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar).mean(axis=0)  # (L,)\n",
+        "    return 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar).sum(axis=0)  # BUG: sum\n",
+    ),
+    "ch07_active_units_biased_variance.py": (
+        "count_active_units divides the variance by N, not N - 1.",
+        "    variance = mu.var(axis=0, ddof=1)  # (L,) unbiased, over the pictures\n",
+        "    variance = mu.var(axis=0)  # BUG: divided by N\n",
+    ),
+    "ch07_active_units_mean_not_variance.py": (
+        "count_active_units thresholds the mean posterior mean instead of its variance.",
+        "    variance = mu.var(axis=0, ddof=1)  # (L,) unbiased, over the pictures\n",
+        "    variance = np.abs(mu.mean(axis=0))  # BUG: the mean, not the variance over pictures\n",
+    ),
 }
 
 HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"
