@@ -20,7 +20,9 @@ Sections (``--only`` runs some of them; ``--update`` merges into an earlier JSON
   within 5 minutes).
 * ``studies``: the beta rate-distortion curve (:data:`BETAS`) and the
   posterior-collapse settings (:data:`COLLAPSE_SETTINGS`), MLP VAEs of the
-  ``default`` profile, scored on 2,000 test pictures. Notebook 7.4 reads these.
+  ``default`` profile trained for ``STUDY_EPOCHS`` epochs, scored on 2,000 test
+  pictures. Notebook 7.4 reads these, from ``course_lib/assets/vae_studies.json``
+  (``--studies-json``), which ships with the package.
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ from course_lib.torch_nn.features import classifier_features
 from course_lib.torch_nn.gan_training import gan_metrics
 from course_lib.torch_nn.loop import StepContext
 from course_lib.torch_nn.vae import iwae_bound, sample_images
-from course_lib.torch_nn.vae_study import BETAS, COLLAPSE_SETTINGS, train_vae
+from course_lib.torch_nn.vae_study import BETAS, COLLAPSE_SETTINGS, STUDY_EPOCHS, train_vae
 from course_lib.torch_nn.vae_training import VAEConfig, VAEStep, binarized, vae_metrics
 from course_lib.torch_nn.zoo import build_model
 
 BATCH = 128
+STUDIES_JSON = Path(__file__).resolve().parents[1] / "course_lib" / "assets" / "vae_studies.json"
 SECTIONS = ("throughput", "shipped", "default_run", "numpy", "studies")
 
 
@@ -115,11 +118,11 @@ def numpy_vae() -> dict[str, Any]:
 def studies(device: torch.device) -> dict[str, Any]:
     out: dict[str, Any] = {"beta": [], "collapse": []}
     for beta in BETAS:
-        _, m = train_vae(model="mlp", beta=beta, device=device)
+        _, m = train_vae(model="mlp", beta=beta, epochs=STUDY_EPOCHS, device=device)
         out["beta"].append({"beta": beta, **m})
         print(f"beta {beta}: rate {m['kl']:.1f}, distortion {m['rec']:.1f}", file=sys.stderr)
     for label, overrides in COLLAPSE_SETTINGS:
-        _, m = train_vae(model="mlp", device=device, **overrides)
+        _, m = train_vae(model="mlp", epochs=STUDY_EPOCHS, device=device, **overrides)
         out["collapse"].append({"setting": label, **overrides, **m})
         print(f"{label}: {m['active_units']} active units", file=sys.stderr)
     return out
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--update", help="start from this JSON (keep the sections not run)")
+    parser.add_argument("--studies-json", default=str(STUDIES_JSON),
+                        help="where the studies' results go for notebook 7.4 (package data)")
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -155,6 +160,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["numpy"] = numpy_vae()
     if "studies" in run:
         results["studies"] = studies(device)
+        meta = {k: results[k] for k in ("date", "device", "torch")}
+        Path(args.studies_json).write_text(json.dumps({**meta, **results["studies"]}, indent=1)
+                                           + "\n", encoding="utf-8")
     write_results(args, results, to_markdown)
     print(to_markdown(results))
     return results
@@ -206,7 +214,8 @@ def to_markdown(r: dict[str, Any]) -> str:
         lines.append("")
     if "studies" in r:
         st = r["studies"]
-        lines += ["MLP VAEs of the default profile, 2,000 test pictures:", "",
+        lines += [f"MLP VAEs of the default profile, {STUDY_EPOCHS} epochs each, 2,000 test "
+                  "pictures:", "",
                   "| setting | rate (KL) | distortion | NLL | active units |",
                   "|---|---|---|---|---|"]
         for m in st["beta"]:

@@ -45,7 +45,7 @@ def reparameterized_gradient(
     logvar: np.ndarray,
     eps: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The reparameterisation estimate of the gradient of ``E_q[f(z)]`` w.r.t. ``mu`` and ``logvar``.
+    """The reparameterisation estimate of the gradient of ``E_q[f(z)]`` in ``mu`` and ``logvar``.
 
     Exercise ``ch07-ex-reparameterized-gradient``. With ``q = N(mu,
     diag(exp(logvar)))`` and ``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0,
@@ -84,7 +84,7 @@ def reparameterized_gradient(
     if g.shape != eps.shape:
         raise ValueError(f"f_grad must return (S, L) = {eps.shape}, got {g.shape}")
     dmu = g.mean(axis=0)  # dz/dmu = 1
-    dlogvar = (g * eps * std / 2).mean(axis=0)  # dz/dlogvar = eps * exp(logvar / 2) / 2
+    dlogvar = (g * eps * std / 2).mean(axis=0)  # dz/dlogvar = eps exp(logvar / 2) / 2
     return dmu, dlogvar
     ### END SOLUTION
 

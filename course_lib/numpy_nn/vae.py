@@ -7,7 +7,7 @@ Two plain :func:`~course_lib.numpy_nn.models.mlp` networks (Kingma & Welling
     decoder: z (N, D)   -> logits (N, 784)                                p(x | z), Bernoulli
 
 trained by minimising the negative evidence lower bound per image, in nats
-(Kingma & Welling 2014, eq. 10; eq-ch07-neg-elbo)::
+(Kingma & Welling 2014, eq. 10; eq-ch07-elbo)::
 
     -ELBO(x) = E_q(z|x)[-log p(x | z)] + beta * KL(q(z | x) || N(0, I))
 
@@ -182,7 +182,7 @@ def vae_step(vae: NumpyVAE, x: np.ndarray, eps: np.ndarray, *, beta: float = 1.0
     mu, logvar = vae.encode(x)  # (N, D) each
     z, rcache = reparameterize_forward(mu, logvar, eps)  # (N, D), eq-ch07-reparam
     logits = vae.decode(z)  # (N, P)
-    rec, dlogits = bernoulli_nll(logits, x)  # -log p(x | z), eq-ch07-bernoulli-nll
+    rec, dlogits = bernoulli_nll(logits, x)  # -log p(x | z), eq-ch07-bernoulli
     kl, dmu_kl, dlogvar_kl = gaussian_kl(mu, logvar)  # closed form, appendix B
     # backward: the reconstruction term through the decoder and z ...
     dz = vae.decoder.backward(dlogits)  # (N, D)

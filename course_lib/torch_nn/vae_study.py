@@ -21,9 +21,10 @@ from course_lib.torch_nn.vae import gaussian_kl_per_dim
 from course_lib.torch_nn.vae_training import VAEConfig, binarized, vae_metrics
 from course_lib.torch_nn.zoo import build_model
 
-__all__ = ["BETAS", "COLLAPSE_SETTINGS", "kl_per_dimension", "train_vae"]
+__all__ = ["BETAS", "COLLAPSE_SETTINGS", "STUDY_EPOCHS", "kl_per_dimension", "train_vae"]
 
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+STUDY_EPOCHS = 10  # each run: about a minute for the MLP VAE on one CPU core
 # (label, overrides): a wide latent space and a strong KL weight with no help, then two remedies
 COLLAPSE_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("beta 4, no warm-up", {"beta": 4.0, "warmup_steps": 0}),

@@ -93,7 +93,7 @@ def _assert_numpy_only(func: Callable) -> None:
     assert not bad, f"the exercise asks for NumPy only; the solution uses {bad}"
 
 
-# --------------------------------------------------------------------------- reparameterised gradient
+# ------------------------------------------------------------------ reparameterised gradient
 
 
 def _torch_reparam(f_torch, mu, logvar, eps):

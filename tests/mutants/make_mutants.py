@@ -242,7 +242,7 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
     ),
     "ch07_reparam_no_half.py": (
         "reparameterized_gradient forgets the 1/2 of d exp(logvar / 2) / d logvar.",
-        "    dlogvar = (g * eps * std / 2).mean(axis=0)  # dz/dlogvar = eps * exp(logvar / 2) / 2\n",
+        "    dlogvar = (g * eps * std / 2).mean(axis=0)  # dz/dlogvar = eps exp(logvar / 2) / 2\n",
         "    dlogvar = (g * eps * std).mean(axis=0)  # BUG: the 1/2 is lost\n",
     ),
     "ch07_reparam_variance_as_std.py": (

@@ -11,7 +11,7 @@ the *reparameterisation trick* (Kingma & Welling 2014, section 2.4): the noise
 is an input, so z is a deterministic, differentiable function of mu and
 logvar, and the gradient flows back to the encoder through it; and
 
-    -log p(x | z) = sum_pixels softplus(l) - x l,   l = decoder(z)  (eq-ch07-bernoulli-nll)
+    -log p(x | z) = sum_pixels softplus(l) - x l,   l = decoder(z)  (eq-ch07-bernoulli)
 
 the reconstruction term of the negative ELBO. The other term, the KL divergence
 of ``q(z | x)`` from the prior ``N(0, I)``, is closed-form:
@@ -110,7 +110,7 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray) -> tuple[np.floating, np.nd
 
     ``logits`` (N, ...) real, ``x`` of the same shape in ``[0, 1]``. Each example's
     negative log-likelihood is summed over all its elements (the pixels) and the
-    result is **averaged over the batch** (eq-ch07-bernoulli-nll)::
+    result is **averaged over the batch** (eq-ch07-bernoulli)::
 
         nll = 1/N sum_n sum_i softplus(l_ni) - x_ni l_ni
             = 1/N sum_n sum_i (1 - x_ni) l_ni - log sigmoid(l_ni)
@@ -130,6 +130,6 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray) -> tuple[np.floating, np.nd
     _check_batch(l, "logits")
     _check_unit_interval(x, "x")
     n = l.dtype.type(l.shape[0])
-    nll = np.sum((1 - x) * l - log_sigmoid(l)) / n  # eq-ch07-bernoulli-nll
+    nll = np.sum((1 - x) * l - log_sigmoid(l)) / n  # eq-ch07-bernoulli
     dlogits = (sigmoid_forward(l)[0] - x) / n  # (N, ...)
     return l.dtype.type(nll), dlogits.astype(l.dtype, copy=False)
