@@ -70,6 +70,8 @@ bench: $(STAMP)
 	    --markdown benchmarks/results/cnn.md
 	$(PY) benchmarks/bench_gan.py --json benchmarks/results/gan.json \
 	    --markdown benchmarks/results/gan.md
+	$(PY) benchmarks/bench_vae.py --json benchmarks/results/vae.json \
+	    --markdown benchmarks/results/vae.md
 
 notebook-report: $(STAMP) data
 	$(PY) tools/notebook_report.py --profile default \

@@ -211,7 +211,7 @@ def elbo(vae: nn.Module, x: torch.Tensor, *, samples: int = 1) -> torch.Tensor:
 
 @torch.no_grad()
 def iwae_bound(vae: nn.Module, x: torch.Tensor, *, k: int = 100,
-               chunk: int = 10_000) -> torch.Tensor:
+               chunk: int = 2_000) -> torch.Tensor:
     """The importance-weighted bound of each picture (Burda, Grosse & Salakhutdinov, ICLR 2016).
 
     ``log (1/k) sum_i p(x, z_i) / q(z_i | x)`` with ``z_i ~ q(z | x)``,

@@ -21,10 +21,19 @@ from course_lib.torch_nn.vae import gaussian_kl_per_dim
 from course_lib.torch_nn.vae_training import VAEConfig, binarized, vae_metrics
 from course_lib.torch_nn.zoo import build_model
 
-__all__ = ["BETAS", "COLLAPSE_SETTINGS", "STUDY_EPOCHS", "kl_per_dimension", "train_vae"]
+__all__ = [
+    "BETAS",
+    "COLLAPSE_SETTINGS",
+    "STUDY_EPOCHS",
+    "STUDY_SETTINGS",
+    "kl_per_dimension",
+    "train_vae",
+]
 
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 STUDY_EPOCHS = 10  # each run: about a minute for the MLP VAE on one CPU core
+# the studies' training settings, fixed here so that they do not move with the default preset
+STUDY_SETTINGS: dict[str, Any] = {"epochs": STUDY_EPOCHS, "lr": 1e-3, "warmup_steps": 1000}
 # (label, overrides): a wide latent space and a strong KL weight with no help, then two remedies
 COLLAPSE_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("beta 4, no warm-up", {"beta": 4.0, "warmup_steps": 0}),
