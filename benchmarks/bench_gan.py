@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from typing import Any
 
 import torch
-from common import time_steps, write_results
+from common import readers_run, time_steps, write_results
 
 from course_lib.evaluation import (
     calibration_sets,
@@ -104,19 +102,6 @@ def calibration(device: torch.device) -> dict[str, Any]:
     return out
 
 
-def default_run(device: torch.device) -> dict[str, Any]:
-    """The readers' run, by the command line, in a fresh process; its final key=value line."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "course_lib.torch_nn.train", "dcgan", "--profile",
-               "default", "--no-progress", "--out", tmp, "--device", str(device)]
-        tic = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - tic
-    line = proc.stdout.strip().splitlines()[-1]
-    metrics = {k: float(v) for k, v in (kv.split("=", 1) for kv in line.split())}
-    return {"command": " ".join(cmd[1:4]) + " (default profile)", "wall_seconds": wall, **metrics}
-
-
 def toy() -> dict[str, Any]:
     from course_lib.numpy_nn.toy_gan import PRESETS, train_toy_gan
 
@@ -156,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "pictures/s", file=sys.stderr)
     results["calibration"] = calibration(device)
     if not args.skip_default_run:
-        results["default_run"] = default_run(device)
+        results["default_run"] = readers_run(["dcgan"], device)
     if not args.skip_toy:
         results["toy"] = toy()
     write_results(args, results, to_markdown)

@@ -30,16 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import torch
-from common import time_steps, write_results
+from common import readers_run, time_steps, write_results
 
 from course_lib.evaluation import feature_statistics, frechet_distance, precision_recall
 from course_lib.torch_nn import device as dev
@@ -100,19 +98,6 @@ def shipped(device: torch.device) -> dict[str, Any]:
     return out
 
 
-def default_run(device: torch.device, model: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "course_lib.torch_nn.train", "vae", "--model", model,
-               "--profile", "default", "--no-progress", "--out", tmp, "--device", str(device)]
-        tic = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - tic
-    line = proc.stdout.strip().splitlines()[-1]
-    metrics = {k: float(v) for k, v in (kv.split("=", 1) for kv in line.split())}
-    return {"command": " ".join(cmd[1:6]) + " (default profile)", "wall_seconds": wall,
-            **metrics}
-
-
 def numpy_vae() -> dict[str, Any]:
     from course_lib.numpy_nn.vae import PRESETS, evaluate_test_set, train_numpy_vae
 
@@ -161,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "shipped" in run:
         results["shipped"] = shipped(device)
     if "default_run" in run:
-        results["default_run"] = {m: default_run(device, m) for m in ("conv", "mlp")}
+        results["default_run"] = {m: readers_run(["vae", "--model", m], device)
+                                  for m in ("conv", "mlp")}
     if "numpy" in run:
         results["numpy"] = numpy_vae()
     if "studies" in run:

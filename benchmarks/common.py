@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from argparse import Namespace
 from collections.abc import Callable
@@ -48,3 +51,18 @@ def write_results(args: Namespace, results: dict[str, Any],
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(to_markdown(results), encoding="utf-8")
+
+
+def readers_run(task_args: list[str], device: torch.device) -> dict[str, Any]:
+    """A readers' run of ``python -m course_lib.torch_nn.train TASK ...`` in the ``default``
+    profile, in a fresh process: its wall time and its final ``key=value`` line, as floats."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "course_lib.torch_nn.train", *task_args, "--profile",
+               "default", "--no-progress", "--out", tmp, "--device", str(device)]
+        tic = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - tic
+    line = proc.stdout.strip().splitlines()[-1]
+    metrics = {k: float(v) for k, v in (kv.split("=", 1) for kv in line.split())}
+    command = " ".join(cmd[1:3 + len(task_args)]) + " (default profile)"
+    return {"command": command, "wall_seconds": wall, **metrics}
