@@ -26,6 +26,7 @@ from torch import nn
 __all__ = [
     "ConvVAE",
     "MLPVAE",
+    "active_from_means",
     "active_units",
     "elbo",
     "gaussian_kl_per_dim",
@@ -50,7 +51,38 @@ def _check_latent(z: torch.Tensor, latent_dim: int) -> None:
         raise ValueError(f"z must be (N, {latent_dim}), got shape {tuple(z.shape)}")
 
 
-class MLPVAE(nn.Module):
+class _GaussianVAE(nn.Module):
+    """What both VAEs share: a diagonal Gaussian q(z | x) and a Bernoulli p(x | z).
+
+    A subclass sets ``latent_dim`` and ``encoder`` (pictures -> (N, 2L): mu,
+    then logvar) and defines ``_decode`` (codes (N, L) -> logits (N, 1, 28, 28)).
+    """
+
+    latent_dim: int
+    encoder: nn.Module
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, 1, 28, 28) -> mu (N, L), logvar (N, L) of q(z | x)."""
+        _check_images(x)
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (N, L) each
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, L) -> Bernoulli logits (N, 1, 28, 28) of p(x | z)."""
+        _check_latent(z, self.latent_dim)
+        return self._decode(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One reparameterised pass: (logits (N, 1, 28, 28), mu (N, L), logvar (N, L))."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # eq-ch07-reparam
+        return self.decode(z), mu, logvar
+
+
+class MLPVAE(_GaussianVAE):
     """Fully connected encoder and decoder, one hidden layer each (Kingma & Welling 2014, sec. 5).
 
     Shapes for ``latent_dim`` L and ``hidden`` H::
@@ -75,25 +107,11 @@ class MLPVAE(nn.Module):
             nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, PIXELS)
         )
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, 1, 28, 28) -> mu (N, L), logvar (N, L) of q(z | x)."""
-        _check_images(x)
-        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (N, L) each
-        return mu, logvar
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (N, L) -> Bernoulli logits (N, 1, 28, 28) of p(x | z)."""
-        _check_latent(z, self.latent_dim)
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(-1, 1, SIDE, SIDE)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One reparameterised pass: (logits (N, 1, 28, 28), mu (N, L), logvar (N, L))."""
-        mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # eq-ch07-reparam
-        return self.decode(z), mu, logvar
 
-
-class ConvVAE(nn.Module):
+class ConvVAE(_GaussianVAE):
     """Convolutional encoder and decoder for 28 x 28 pictures.
 
     Shapes for ``latent_dim`` L and ``width`` w::
@@ -138,23 +156,9 @@ class ConvVAE(nn.Module):
             nn.Conv2d(w // 2, 1, 3, padding=1),  # (N, 1, 28, 28) logits
         )
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, 1, 28, 28) -> mu (N, L), logvar (N, L) of q(z | x)."""
-        _check_images(x)
-        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (N, L) each
-        return mu, logvar
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (N, L) -> Bernoulli logits (N, 1, 28, 28) of p(x | z)."""
-        _check_latent(z, self.latent_dim)
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z).view(-1, 2 * self.width, 7, 7)  # (N, 2w, 7, 7)
         return self.decoder(h)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One reparameterised pass: (logits (N, 1, 28, 28), mu (N, L), logvar (N, L))."""
-        mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # eq-ch07-reparam
-        return self.decode(z), mu, logvar
 
 
 # ---------------------------------------------------------------------------
@@ -251,6 +255,11 @@ def active_units(vae: nn.Module, x: torch.Tensor, *, threshold: float = 0.01) ->
     x) = p(z_j)`` for every x: its mean is 0 for every picture, and its KL is 0.
     """
     mu, _ = _encoded(vae, x)
+    return active_from_means(mu, threshold)
+
+
+def active_from_means(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+    """(N, L) posterior means -> (L,) bool: the criterion of :func:`active_units`."""
     return mu.var(0) > threshold
 
 

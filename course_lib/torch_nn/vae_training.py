@@ -41,7 +41,13 @@ from course_lib.torch_nn.tasks import (
     thin,
     write_param_digest,
 )
-from course_lib.torch_nn.vae import elbo, gaussian_kl_per_dim, iwae_bound, log_bernoulli
+from course_lib.torch_nn.vae import (
+    active_from_means,
+    elbo,
+    gaussian_kl_per_dim,
+    iwae_bound,
+    log_bernoulli,
+)
 from course_lib.torch_nn.zoo import build_model
 
 __all__ = ["VAEConfig", "VAEStep", "binarized", "dynamic_binarize", "vae_metrics"]
@@ -230,7 +236,7 @@ def vae_metrics(vae: nn.Module, x: torch.Tensor, *, k: int = 100, seed: int = 0,
             mus.append(mu)
     vae.train(was_training)
     rec_t, kl_t = torch.cat(rec), torch.cat(kl)
-    units = int((torch.cat(mus).var(0) > 0.01).sum())  # as vae.active_units
+    units = int(active_from_means(torch.cat(mus)).sum())
     return {"neg_elbo": float((rec_t + kl_t).mean()), "nll": float(torch.cat(nll).mean()),
             "rec": float(rec_t.mean()), "kl": float(kl_t.mean()), "active_units": units}
 
