@@ -25,7 +25,12 @@ from collections.abc import Sequence
 import torch
 
 # importing a task's module registers it
-from course_lib.torch_nn import classifier, gan_training, vae_training  # noqa: F401
+from course_lib.torch_nn import (  # noqa: F401
+    classifier,
+    fast_style_training,
+    gan_training,
+    vae_training,
+)
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.classifier import (
     FINAL_NAME,

@@ -24,6 +24,7 @@ MODELS: dict[str, tuple[str, str]] = {
     "gan": ("course_lib.torch_nn.gan", "GAN"),
     "conv_vae": ("course_lib.torch_nn.vae", "ConvVAE"),
     "mlp_vae": ("course_lib.torch_nn.vae", "MLPVAE"),
+    "transformer_net": ("course_lib.torch_nn.fast_style", "TransformerNet"),
 }
 
 

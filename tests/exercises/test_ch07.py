@@ -12,10 +12,7 @@ student edition.
 
 from __future__ import annotations
 
-import ast
-import inspect
 import math
-import sys
 import warnings
 from collections.abc import Callable
 
@@ -23,6 +20,7 @@ import numpy as np
 import pytest
 import scipy.special
 import torch
+from exercise_checks import assert_numpy_only, numpy_only
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
@@ -45,52 +43,6 @@ def _no_warnings(f: Callable, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return f(*args, **kwargs)
-
-
-def _numpy_only(mp: pytest.MonkeyPatch) -> None:
-    """While the solution runs, ``import torch`` and ``import scipy...`` fail."""
-    for name in list(sys.modules):
-        if name in ("torch", "scipy") or name.startswith(("torch.", "scipy.")):
-            mp.setitem(sys.modules, name, None)
-
-
-def _names_used(func: Callable) -> set[str]:
-    """The module names ``func`` and the module-level helpers it calls import or touch."""
-    module = sys.modules[func.__module__]
-    tree = ast.parse(inspect.getsource(module))
-    helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    imported = {}
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            imported |= {a.asname or a.name.split(".")[0]: a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported |= {a.asname or a.name: f"{node.module}.{a.name}" for a in node.names}
-    found, todo, seen = set(), [func.__name__], set()
-    while todo:
-        fn = helpers.get(todo.pop())
-        if fn is None or fn.name in seen:
-            continue
-        seen.add(fn.name)
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Import):
-                found |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                found.add(node.module or "")
-            elif isinstance(node, ast.Name):
-                if node.id in imported:
-                    found.add(imported[node.id])
-                if node.id in helpers:
-                    todo.append(node.id)
-                if node.id in ("__import__", "eval", "exec", "importlib"):
-                    found.add(node.id)
-    return found
-
-
-def _assert_numpy_only(func: Callable) -> None:
-    bad = sorted(n for n in _names_used(func)
-                 if n.split(".")[0] in ("torch", "scipy", "jax", "autograd", "importlib",
-                                        "__import__", "eval", "exec"))
-    assert not bad, f"the exercise asks for NumPy only; the solution uses {bad}"
 
 
 # ------------------------------------------------------------------ reparameterised gradient
@@ -141,11 +93,11 @@ def test_hidden_reparameterized_gradient_numpy_only_and_errors(monkeypatch):
     mu, logvar, eps = rng.normal(size=3), rng.normal(size=3), rng.normal(size=(4, 3))
     ref = _torch_reparam(lambda z: z**3 / 3, mu, logvar, eps)
     with monkeypatch.context() as mp:
-        _numpy_only(mp)
+        numpy_only(mp)
         got = ch07.reparameterized_gradient(lambda z: z**2, mu, logvar, eps)
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], ref[1], rtol=1e-12)
-    _assert_numpy_only(ch07.reparameterized_gradient)
+    assert_numpy_only(ch07.reparameterized_gradient)
     f = lambda z: z  # noqa: E731
     for args in ((mu, logvar[:2], eps), (mu, logvar, eps[:, :2]), (mu, logvar, eps[0]),
                  (mu, np.full(3, np.nan), eps)):
@@ -193,11 +145,11 @@ def test_iwae_of_equal_weights_one_sample_and_bounds():
 def test_hidden_iwae_zero_weights_numpy_only_and_errors(monkeypatch):
     log_w = np.array([[-np.inf, -np.inf, -800.0], [-np.inf, -900.0, -np.inf]])
     with monkeypatch.context() as mp:
-        _numpy_only(mp)
+        numpy_only(mp)
         got = _no_warnings(ch07.iwae_from_log_weights, log_w)
     np.testing.assert_array_equal(got[0], -np.inf)
     np.testing.assert_allclose(got[1:], [-900.0 - math.log(2), -800.0 - math.log(2)], rtol=1e-14)
-    _assert_numpy_only(ch07.iwae_from_log_weights)
+    assert_numpy_only(ch07.iwae_from_log_weights)
     for bad in (np.zeros(3), np.zeros((0, 2)), np.array([[np.nan]]), np.array([[np.inf]])):
         with pytest.raises(ValueError):
             ch07.iwae_from_log_weights(bad)
@@ -244,9 +196,9 @@ def test_hidden_active_units_unbiased_variance_numpy_only_and_errors(monkeypatch
     # two pictures at +-0.075: variance 0.01125 unbiased, 0.005625 divided by N
     mu = np.array([[0.075, 1.0], [-0.075, 1.0]])
     with monkeypatch.context() as mp:
-        _numpy_only(mp)
+        numpy_only(mp)
         assert ch07.count_active_units(mu) == 1
-    _assert_numpy_only(ch07.count_active_units)
+    assert_numpy_only(ch07.count_active_units)
     for bad in (np.zeros(3), np.zeros((1, 3)), np.array([[np.nan, 0.0], [0.0, 0.0]])):
         with pytest.raises(ValueError):
             ch07.count_active_units(bad)
@@ -259,10 +211,10 @@ def test_hidden_active_units_unbiased_variance_numpy_only_and_errors(monkeypatch
 def test_hidden_kl_per_dimension_numpy_only_and_errors(monkeypatch):
     mu = np.array([[0.075, 1.0], [-0.075, 1.0]])
     with monkeypatch.context() as mp:
-        _numpy_only(mp)
+        numpy_only(mp)
         kl = ch07.kl_per_dimension(mu, np.zeros_like(mu))
     np.testing.assert_allclose(kl, [0.5 * 0.075**2, 0.5])
-    _assert_numpy_only(ch07.kl_per_dimension)
+    assert_numpy_only(ch07.kl_per_dimension)
     with pytest.raises(ValueError):
         ch07.kl_per_dimension(np.zeros((2, 3)), np.zeros((2, 2)))
     with pytest.raises(ValueError):

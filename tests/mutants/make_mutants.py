@@ -296,6 +296,53 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "    variance = mu.var(axis=0, ddof=1)  # (L,) unbiased, over the pictures\n",
         "    variance = np.abs(mu.mean(axis=0))  # BUG: the mean, not the variance over pictures\n",
     ),
+    "ch08_style_no_symmetrisation.py": (
+        "style_layer_gradient differentiates only one factor of F F^T: half the gradient.",
+        "    dflat = (d_gram + d_gram.transpose(0, 2, 1)) @ flat / (c * h * w)\n",
+        "    dflat = d_gram @ flat / (c * h * w)  # BUG: only one factor of F F^T\n",
+    ),
+    "ch08_style_no_layer_factor.py": (
+        "style_layer_gradient drops Gatys' per-layer factor C^2 / 4 from the gradient.",
+        "    d_gram = c * c / 4 * 2 * diff / diff.size  # dE/dG, (N, C, C)\n",
+        "    d_gram = 2 * diff / diff.size  # BUG: the factor C^2 / 4 is lost\n",
+    ),
+    "ch08_style_gram_over_hw.py": (
+        "style_layer_gradient normalises the Gram matrix by H W instead of C H W.",
+        "    gram = flat @ flat.transpose(0, 2, 1) / (c * h * w)  # (N, C, C)\n",
+        "    gram = flat @ flat.transpose(0, 2, 1) / (h * w)  # BUG: not divided by C\n",
+    ),
+    "ch08_conv_dx_no_flip.py": (
+        "conv_input_gradient flips the filter once too often (a correlation, not a convolution).",
+        "            tap = k[:, :, u, v]  # (F, C): the filters' weights at offset (u, v)\n",
+        "            tap = k[:, :, kh - 1 - u, kw - 1 - v]  # BUG: flipped once too often\n",
+    ),
+    "ch08_conv_dx_no_crop.py": (
+        "conv_input_gradient forgets to crop the padding off.",
+        "    return dxp[:, :, padding:hp - padding, padding:wp - padding]\n",
+        "    return dxp  # BUG: the padded border is kept\n",
+    ),
+    "ch08_conv_dx_axes_swapped.py": (
+        "conv_input_gradient swaps the filter's two spatial axes.",
+        "            tap = k[:, :, u, v]  # (F, C): the filters' weights at offset (u, v)\n",
+        "            tap = k[:, :, v % kh, u % kw]  # BUG: rows and columns swapped\n",
+    ),
+    "ch08_inorm_unbiased.py": (
+        "instance_norm divides the variance by H W - 1.",
+        "    var = a.var(axis=(2, 3), keepdims=True)  # biased: divided by H W\n",
+        "    var = a.var(axis=(2, 3), keepdims=True, ddof=1)  # BUG: unbiased\n",
+    ),
+    "ch08_inorm_batch_statistics.py": (
+        "instance_norm uses the batch's statistics: batch normalisation.",
+        "    mean = a.mean(axis=(2, 3), keepdims=True)  # (N, C, 1, 1): per picture and channel\n"
+        "    var = a.var(axis=(2, 3), keepdims=True)  # biased: divided by H W\n",
+        "    mean = a.mean(axis=(0, 2, 3), keepdims=True)  # BUG: over the batch too\n"
+        "    var = a.var(axis=(0, 2, 3), keepdims=True)\n",
+    ),
+    "ch08_inorm_eps_outside.py": (
+        "instance_norm adds eps to the standard deviation instead of the variance.",
+        "    x_hat = (a - mean) / np.sqrt(var + eps)\n",
+        "    x_hat = (a - mean) / (np.sqrt(var) + eps)  # BUG: eps outside the root\n",
+    ),
 }
 
 HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"

@@ -1,0 +1,96 @@
+"""Chapter 8's NumPy texture synthesis: the image gradient through a random conv network.
+
+The loss and its gradient with respect to the *pixels* are rebuilt in torch
+from their definitions and differentiated by autograd in float64, on shapes
+drawn by hypothesis, and checked by central differences; the synthesis must
+actually lower the loss and keep the pixels in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib.numpy_nn.functional import gram_matrix_forward
+from course_lib.numpy_nn.gradcheck import numerical_gradient, rel_error
+from course_lib.numpy_nn.texture import RandomTextureNet, synthesize_texture, texture_loss
+
+pytestmark = pytest.mark.ch08
+
+
+def torch_texture_loss(x: np.ndarray, net: RandomTextureNet, targets) -> tuple[float, np.ndarray]:
+    """sum_l (C_l^2 / 4) mean((G_l - A_l)^2) through avgpool/conv/ReLU stages, by autograd."""
+    xt = torch.tensor(x, requires_grad=True)
+    h, loss = xt - 0.5, 0.0
+    for stage, w in enumerate(net.weights):
+        if stage:
+            h = F.avg_pool2d(h, 2)
+        h = F.relu(F.conv2d(h, torch.from_numpy(w), padding=1))
+        n, c, hh, ww = h.shape
+        flat = h.reshape(n, c, hh * ww)
+        gram = flat @ flat.transpose(1, 2) / (c * hh * ww)
+        loss = loss + c * c / 4 * ((gram - torch.from_numpy(targets[stage])) ** 2).mean()
+    loss.backward()
+    return loss.item(), xt.grad.numpy()
+
+
+def _targets(net: RandomTextureNet, texture: np.ndarray) -> list[np.ndarray]:
+    return [gram_matrix_forward(f)[0] for f in net.forward(texture)[0]]
+
+
+@settings(max_examples=25, deadline=None)
+@given(widths=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       side=st.integers(4, 12), seed=st.integers(0, 2**31 - 1))
+def test_image_gradient_equals_torch_autograd_in_float64(widths, side, seed):
+    net = RandomTextureNet.create(tuple(widths), seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.random((1, 3, side, side))
+    targets = _targets(net, rng.random((1, 3, side + 3, side + 1)))
+    loss, dx = texture_loss(x, net, targets)
+    ref_loss, ref_dx = torch_texture_loss(x, net, targets)
+    assert loss == pytest.approx(ref_loss, rel=1e-12, abs=1e-300)
+    assert dx.shape == x.shape and dx.dtype == np.float64
+    assert rel_error(dx, ref_dx) < 1e-10
+
+
+def test_image_gradient_equals_central_differences():
+    net = RandomTextureNet.create((3, 4), seed=1)
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, 6, 6))
+    targets = _targets(net, rng.random((1, 3, 8, 8)))
+    _, dx = texture_loss(x, net, targets)
+    numeric = numerical_gradient(lambda a: texture_loss(a, net, targets)[0], x)
+    assert rel_error(dx, numeric) < 1e-6
+
+
+def test_network_is_fixed_by_its_seed_and_filters_are_zero_mean():
+    a, b = RandomTextureNet.create(seed=3), RandomTextureNet.create(seed=3)
+    assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights, strict=True))
+    assert not np.array_equal(a.weights[0], RandomTextureNet.create(seed=4).weights[0])
+    assert all(np.allclose(w.mean(axis=(1, 2, 3)), 0, atol=1e-15) for w in a.weights)
+
+
+def test_synthesis_lowers_the_loss_and_stays_in_range():
+    rng = np.random.default_rng(0)
+    stripes = np.tile((np.arange(24) % 6 < 3)[None, :, None], (24, 1, 3)).astype(float)
+    texture = 0.2 + 0.6 * stripes + 0.05 * rng.random((24, 24, 3))
+    net = RandomTextureNet.create((4, 8), seed=0)
+    img, hist = synthesize_texture(texture, net, size=16, steps=40)
+    assert img.shape == (16, 16, 3) and img.min() >= 0 and img.max() <= 1
+    targets = _targets(net, texture.transpose(2, 0, 1)[None])
+    start = texture_loss(np.random.default_rng(0).random((1, 3, 16, 16)), net, targets)[0]
+    end = texture_loss(img.transpose(2, 0, 1)[None], net, targets)[0]
+    assert end < 0.05 * start and hist.loss[-1] == pytest.approx(end, rel=1e-6)
+    assert len(hist.loss) <= 40 and hist.evaluations >= len(hist.loss)
+
+
+def test_bad_texture_is_refused():
+    net = RandomTextureNet.create()
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        synthesize_texture(np.zeros((8, 8)), net)
+    with pytest.raises(ValueError, match="too small"):
+        synthesize_texture(np.zeros((8, 8, 3)), net, size=2)
