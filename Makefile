@@ -72,6 +72,8 @@ bench: $(STAMP)
 	    --markdown benchmarks/results/gan.md
 	$(PY) benchmarks/bench_vae.py --json benchmarks/results/vae.json \
 	    --markdown benchmarks/results/vae.md
+	$(PY) benchmarks/bench_style.py --json benchmarks/results/style.json \
+	    --markdown benchmarks/results/style.md
 
 notebook-report: $(STAMP) data
 	$(PY) tools/notebook_report.py --profile default \

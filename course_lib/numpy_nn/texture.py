@@ -9,7 +9,7 @@ for the gradient with respect to the *input*), ReLU, average pooling and
 Chapter 4's Gram matrix, with the whole image gradient assembled by hand;
 SciPy's L-BFGS-B does the optimisation, with the pixels kept in [0, 1].
 
-    net = RandomTextureNet.create(seed=0)
+    net = RandomPyramidNet.create(seed=0)
     img, history = synthesize_texture(texture, net, size=64)    # texture float (H, W, 3)
 """
 
@@ -27,11 +27,11 @@ from course_lib.numpy_nn.functional.conv import conv2d_backward, conv2d_forward
 from course_lib.numpy_nn.functional.pooling import avgpool2d_backward, avgpool2d_forward
 from course_lib.numpy_nn.functional.style import gram_matrix_backward, gram_matrix_forward
 
-__all__ = ["RandomTextureNet", "TextureHistory", "synthesize_texture", "texture_loss"]
+__all__ = ["RandomPyramidNet", "TextureHistory", "synthesize_texture", "texture_loss"]
 
 
-class _StageCache(NamedTuple):
-    """One stage's caches: [pool], conv, ReLU."""
+class _LevelCache(NamedTuple):
+    """One pyramid level's caches: the pooling that made it (None at full size), conv, ReLU."""
 
     pool: object | None
     conv: object
@@ -39,61 +39,77 @@ class _StageCache(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RandomTextureNet:
-    """A fixed conv network: stages of [avgpool 2x2] -> conv 3x3 (zero padding) -> ReLU.
+class RandomPyramidNet:
+    """One layer of random filters on an image pyramid, plus the pixels themselves.
 
-    ``weights[l]`` (C_l, C_{l-1}, 3, 3); stage 1 has no pooling. Its ReLU
-    outputs are the layers whose Gram matrices describe a texture. Inputs are
-    centred pictures ``x - 0.5``, float64 (N, 3, H, W).
+    The single-layer, many-scales texture model of Ustyuzhaninov et al. (2017)
+    made cheap: instead of filters as large as the structures (they go up to
+    55 x 55), the same small filters ``weight`` (C, 3, k, k) see the picture
+    shrunk by 2x2 average pooling ``levels - 1`` times; the design of the
+    PyTorch ``feature_network("random-multiscale")``. Level l's features are
+    ``concat(pixel_scale * h_l, ReLU(conv(h_l)))`` (N, 3 + C, H / 2^l, W / 2^l)
+    with ``h_l`` the centred picture ``x - 0.5`` at that scale: the three
+    pixel channels put the colours' means and covariances, and their
+    correlations with every filter, into the Gram matrix (without them the
+    synthesis drifts in colour); ``pixel_scale`` gives them the size of the
+    filter responses.
     """
 
-    weights: tuple[np.ndarray, ...]
+    weight: np.ndarray
+    levels: int
+    pixel_scale: float = 4.0
+
+    @property
+    def min_size(self) -> int:
+        return 2 ** (self.levels - 1) * (self.weight.shape[-1] // 2 + 1)
 
     @classmethod
-    def create(cls, widths: tuple[int, ...] = (16, 32, 64), *, seed: int = 0) -> RandomTextureNet:
+    def create(cls, channels: int = 64, kernel: int = 5, levels: int = 4, *,
+               seed: int = 0) -> RandomPyramidNet:
         """Zero-mean He-normal filters (He et al. 2015), the same for the same seed."""
         rng = np.random.default_rng(seed)
-        weights, c_in = [], 3
-        for c in widths:
-            w = rng.normal(0.0, np.sqrt(2.0 / (9 * c_in)), size=(c, c_in, 3, 3))
-            w -= w.mean(axis=(1, 2, 3), keepdims=True)  # respond to structure, not brightness
-            weights.append(w)
-            c_in = c
-        return cls(tuple(weights))
+        fan_in = 3 * kernel * kernel
+        w = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(channels, 3, kernel, kernel))
+        # zero-mean filters respond to structure, not to brightness (the pixels carry that)
+        return cls(w - w.mean(axis=(1, 2, 3), keepdims=True), levels)
 
-    def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[_StageCache]]:
-        """``x`` (N, 3, H, W) -> every stage's ReLU output [(N, C_l, H_l, W_l)] and the caches."""
+    def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[_LevelCache]]:
+        """``x`` (N, 3, H, W) -> each level's features [(N, 3 + C, H / 2^l, W / 2^l)], caches."""
         feats, caches = [], []
         h = x - 0.5
-        for stage, w in enumerate(self.weights):
+        pad = self.weight.shape[-1] // 2
+        bias = np.zeros(len(self.weight), dtype=x.dtype)
+        for level in range(self.levels):
             pool = None
-            if stage:
-                h, pool = avgpool2d_forward(h, kernel_size=2)
-            z, conv = conv2d_forward(h, w, np.zeros(len(w), dtype=x.dtype), padding=1)
-            h, relu = relu_forward(z)
-            feats.append(h)
-            caches.append(_StageCache(pool, conv, relu))
+            if level:
+                h, pool = avgpool2d_forward(h, kernel_size=2)  # (N, 3, H / 2^l, W / 2^l)
+            z, conv = conv2d_forward(h, self.weight, bias, padding=pad)  # (N, C, ., .)
+            f, relu = relu_forward(z)
+            feats.append(np.concatenate([self.pixel_scale * h, f], axis=1))  # (N, 3 + C, ., .)
+            caches.append(_LevelCache(pool, conv, relu))
         return feats, caches
 
-    def backward(self, dfeats: list[np.ndarray], caches: list[_StageCache]) -> np.ndarray:
-        """Gradients with respect to every stage's output -> gradient with respect to ``x``.
+    def backward(self, dfeats: list[np.ndarray], caches: list[_LevelCache]) -> np.ndarray:
+        """Gradients with respect to each level's features -> gradient with respect to ``x``.
 
-        Walking back from the last stage, each stage's own gradient is added to
-        what flows down from above, then passed through ReLU, the convolution
-        (its ``dx``; ``dw`` is not needed: the filters are fixed) and pooling.
+        At each level the filter channels' gradient goes through the ReLU and
+        the convolution (its ``dx``, eq-ch08-conv-dx; the filters are fixed)
+        and the pixel channels' is added directly; from the coarsest level
+        down, a level's picture gradient goes back through the pooling and is
+        added to the next finer one's.
         """
-        dh = np.zeros_like(dfeats[-1])
-        for stage in reversed(range(len(self.weights))):
-            dh = dh + dfeats[stage]
-            cache = caches[stage]
-            dz = relu_backward(dh, cache.relu)
-            dh, _, _ = conv2d_backward(dz, cache.conv)
+        dh = None
+        for level in reversed(range(self.levels)):
+            cache, d = caches[level], dfeats[level]
+            d_img, _, _ = conv2d_backward(relu_backward(d[:, 3:], cache.relu), cache.conv)
+            d_img = d_img + self.pixel_scale * d[:, :3]
+            dh = d_img if dh is None else dh + d_img
             if cache.pool is not None:
                 dh = avgpool2d_backward(dh, cache.pool)
         return dh  # d(x - 0.5)/dx = 1
 
 
-def texture_loss(x: np.ndarray, net: RandomTextureNet, targets: list[np.ndarray]
+def texture_loss(x: np.ndarray, net: RandomPyramidNet, targets: list[np.ndarray]
                  ) -> tuple[float, np.ndarray]:
     """``sum_l (C_l^2 / 4) mean((G_l(x) - A_l)^2)`` and its gradient with respect to ``x``.
 
@@ -120,7 +136,7 @@ class TextureHistory:
     seconds: float = 0.0
 
 
-def synthesize_texture(texture: np.ndarray, net: RandomTextureNet, *, size: int = 64,
+def synthesize_texture(texture: np.ndarray, net: RandomPyramidNet, *, size: int = 64,
                        steps: int = 300, seed: int = 0) -> tuple[np.ndarray, TextureHistory]:
     """A new ``size`` x ``size`` picture float64 (size, size, 3) with the texture's Gram matrices.
 
@@ -131,8 +147,8 @@ def synthesize_texture(texture: np.ndarray, net: RandomTextureNet, *, size: int 
     texture = np.asarray(texture, dtype=np.float64)
     if texture.ndim != 3 or texture.shape[2] != 3:
         raise ValueError(f"texture must be (H, W, 3), got {texture.shape}")
-    if size < 2 ** (len(net.weights) - 1):
-        raise ValueError(f"size {size} is too small for {len(net.weights)} stages")
+    if size < net.min_size:
+        raise ValueError(f"size {size} is too small for the network (at least {net.min_size})")
     t = texture.transpose(2, 0, 1)[None]  # (1, 3, H, W)
     targets = [gram_matrix_forward(f)[0] for f in net.forward(t)[0]]
     shape = (1, 3, size, size)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from course_lib import profile as course_profile
+from course_lib import registry
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.augment import random_hflip
 from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
@@ -35,7 +36,13 @@ from course_lib.torch_nn.fast_style import StyleLoss
 from course_lib.torch_nn.loop import History, RunConfig, StepContext, TrainStep, fit, set_seed
 from course_lib.torch_nn.style import load_picture, style_targets, stylize
 from course_lib.torch_nn.style_networks import OFFLINE_CHOICE, feature_network
-from course_lib.torch_nn.tasks import Task, apply_common_options, register_task, thin
+from course_lib.torch_nn.tasks import (
+    Task,
+    apply_common_options,
+    register_task,
+    thin,
+    write_param_digest,
+)
 from course_lib.torch_nn.zoo import build_model
 
 __all__ = ["HELD_OUT", "TRAIN_PICTURES", "FastStyleConfig", "FastStyleStep", "content_crops",
@@ -53,16 +60,19 @@ def content_crops(n: int, size: int, *, seed: int = 0, fake: bool = False) -> to
     """``n`` random crops uint8 (n, 3, size, size) of :data:`TRAIN_PICTURES`, deterministic in seed.
 
     Each picture is shrunk so its short side is 1.25, 2 or 3 times ``size``
-    (never enlarged), and crops are drawn uniformly over pictures, scales and
-    positions, so the network sees both whole objects and close-up texture.
+    (never enlarged: at most its own size, at least ``size``), and crops are
+    drawn uniformly over pictures, scales and positions, so the network sees
+    both whole objects and close-up texture.
     """
     g = torch.Generator().manual_seed(seed)
     if fake:
         return torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
     scaled = []
     for name in TRAIN_PICTURES:
+        short = min(registry.sample(name)["shape"][:2])
         for factor in (1.25, 2.0, 3.0):
-            pic = load_picture(name, size=round(size * factor), crop=False)  # (1, 3, H', W')
+            side = max(size, min(round(size * factor), short))  # shrunk, never enlarged
+            pic = load_picture(name, size=side, crop=False)  # (1, 3, H', W')
             scaled.append((pic[0] * 255).round().to(torch.uint8))
     picks = torch.randint(0, len(scaled), (n,), generator=g)
     out = torch.empty((n, 3, size, size), dtype=torch.uint8)
@@ -89,14 +99,14 @@ class FastStyleConfig(RunConfig):
     model: str = "transformer_net"
     style: str = STYLE
     style_size: int = 256  # the style picture's side when its Gram matrices are taken
-    crop: int = 128  # training crops' side
-    crops: int = 2000  # crops drawn (train + validation)
+    crop: int = 256  # training crops' side
+    crops: int = 1100  # crops drawn (train + validation)
     network: str = OFFLINE_CHOICE  # the feature network (fixed, so a run is reproducible)
     content_weight: float = 1.0
     style_weight: float = 1e5  # the offline network's defaults of stylize
     tv_weight: float = 1.0
     lr: float = 1e-3  # Adam, cosine-annealed to lr / 10
-    val_size: int | None = 200
+    val_size: int | None = 100
     patience: int | None = None  # epochs without a better validation loss before stopping
 
     RESUME_KEYS = (*RunConfig.RESUME_KEYS, "style", "crop", "crops", "network", "val_size")
@@ -112,8 +122,12 @@ class FastStyleConfig(RunConfig):
         presets = {
             "smoke": dict(model_kwargs={"width": 4, "blocks": 1, "edge_kernel": 3}, epochs=1,
                           batch_size=2, crop=32, crops=40, val_size=8, style_size=64),
-            "default": dict(model_kwargs=shipped, epochs=3, batch_size=4, crops=1200),
-            "full": dict(model_kwargs=shipped, epochs=12, batch_size=4, crops=2200, patience=4),
+            # 256 x 256 crops, the size the network is evaluated at: the coarsest scale of the
+            # feature network then sees the same structures in training as on a test picture
+            "default": dict(model_kwargs=shipped, epochs=2, batch_size=2, crops=700,
+                            val_size=100),
+            "full": dict(model_kwargs=shipped, epochs=8, batch_size=2, crops=1100, val_size=100,
+                         patience=3),
         }
         return cls(**presets[profile])
 
@@ -329,6 +343,7 @@ def run_fast_style(args: argparse.Namespace, device: torch.device) -> dict[str, 
               f"{cfg.crop} px, profile {args.profile or course_profile.get_profile()}",
               file=sys.stderr)
     history = fit(model, train, config=cfg, eval_data=val, device=device)
+    write_param_digest(args, model)
     if rank != 0:
         return None
     model.eval()

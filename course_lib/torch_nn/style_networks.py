@@ -13,8 +13,9 @@ allow, so the course also builds networks that need nothing from outside:
   activations before the Gram matrix (Wang, Li & Vasconcelos 2021, SWAG),
   which raises their entropy.
 * ``"random-multiscale"``: one layer of random 5x5 filters applied to an image
-  pyramid (1, 1/2, 1/4, 1/8), the single-layer, many-scales network of
-  Ustyuzhaninov et al. (2017) made cheap.
+  pyramid (1, 1/2, 1/4, 1/8, antialiased), the single-layer, many-scales
+  network of Ustyuzhaninov et al. (2017) made cheap, with the pixels stacked
+  on the filter responses so that the Gram matrices hold the colours too.
 * ``"fashion-cnn"``: the convolutional layers of the course's own Chapter 5
   classifier, trained on grey 28x28 clothes, run on each colour channel.
 
@@ -37,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import registry
+
 __all__ = [
     "NETWORKS",
     "OFFLINE_CHOICE",
@@ -47,8 +50,10 @@ __all__ = [
     "vgg19_weights_path",
 ]
 
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's IMAGENET1K_V1
-VGG19_FILE = "vgg19-dcbb9e9d.pth"
+# torchvision's IMAGENET1K_V1 weights, as the asset registry lists them
+_VGG19_ENTRY = registry.weights("vgg19-imagenet")
+VGG19_URL: str = _VGG19_ENTRY["urls"][0]
+VGG19_FILE: str = _VGG19_ENTRY["file"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -128,14 +133,18 @@ class FeatureNetwork(nn.Module):
         return out
 
     def _pyramid(self, x: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
-        # the same single layer on the picture at scales 1, 1/2, 1/4, ...
+        # the same single layer on the picture at scales 1, 1/2, 1/4, ..., with the pixels
+        # themselves stacked on (the colours' means and covariances enter the Gram matrix)
         out = {}
         for level in range(self.pyramid):
             name = f"scale{2 ** level}"
             if name in wanted:
-                out[name] = self._transform(self.body(x))
+                out[name] = self._transform(torch.cat([x, self.body(x)], dim=1))  # (N, 3 + C, ., .)
             if level + 1 < self.pyramid:
-                x = F.avg_pool2d(x, 2)
+                # antialiased bilinear halving: a smooth filter, so the gradient that comes back
+                # from a coarse scale is smooth too (2x2 average pooling leaves 8x8 blocks)
+                x = F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True,
+                                  align_corners=False)
         return out
 
     def _transform(self, f: torch.Tensor) -> torch.Tensor:

@@ -112,8 +112,10 @@ def selection_study(*, candidates: tuple[str, ...] = CANDIDATES,
     for tex in textures:
         target, other = texture_crops(tex, size)
         for name, net in nets.items():
+            # style only; the weight sets the objective's scale, which L-BFGS hardly minds
             synth, hist = stylize(target, target, network=net, steps=steps, content_weight=0.0,
-                                  tv_weight=0.0, init="noise", progress=progress)
+                                  style_weight=1e3, tv_weight=0.0, init="noise",
+                                  progress=progress)
             judges = [judged_distance(j, synth, target, other)
                       for jn, j in nets.items() if jn != name]
             rows.append({

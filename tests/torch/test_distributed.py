@@ -12,18 +12,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-FIRST_METRIC = {"cnn": "test_accuracy=", "dcgan": "fd=", "cgan": "fd=", "vae": "test_neg_elbo="}
+FIRST_METRIC = {"cnn": "test_accuracy=", "dcgan": "fd=", "cgan": "fd=", "vae": "test_neg_elbo=",
+                "fast-style": "test_fast_loss="}
+FINAL_FILE = {"fast-style": "fast-style.pt"}  # the others: <task>-fashion-mnist.pt
+# enough crops for 3 steps of 2 x 16 pictures, and a short Gatys comparison
+EXTRA = {"fast-style": ["--crops", "120", "--gatys-steps", "2"]}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["cnn", "dcgan", "cgan", "vae"])
+@pytest.mark.parametrize("task", ["cnn", "dcgan", "cgan", "vae", "fast-style"])
 def test_torchrun_two_cpu_processes_keep_identical_replicas(task, tmp_path):
     """For the GANs, both players are wrapped, and D runs twice per step (real, fake, then G's)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
            "COURSE_PROFILE": "smoke", "COURSE_DEVICE": "cpu"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "course_lib.torch_nn.train", task, "--fake-data", "--max-steps", "3",
-           "--batch-size", "16", "--out", str(tmp_path), "--write-param-digests", "--no-progress"]
+           "--batch-size", "16", "--out", str(tmp_path), "--write-param-digests", "--no-progress",
+           *EXTRA.get(task, [])]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     digests = [(tmp_path / f"params-rank{r}.sha256").read_text().strip() for r in (0, 1)]
@@ -32,6 +37,7 @@ def test_torchrun_two_cpu_processes_keep_identical_replicas(task, tmp_path):
     assert len(metric_lines) == 1, proc.stdout  # only rank 0 prints
     assert "steps=3" in metric_lines[0]
     # 2 processes x 16 pictures per step: the images/s figure counts both
-    assert (tmp_path / f"{task}-fashion-mnist.pt").exists() and (tmp_path / "last.pt").exists()
+    final = FINAL_FILE.get(task, f"{task}-fashion-mnist.pt")
+    assert (tmp_path / final).exists() and (tmp_path / "last.pt").exists()
     assert "2 process(es)" in proc.stderr
 

@@ -17,37 +17,40 @@ from hypothesis import strategies as st
 
 from course_lib.numpy_nn.functional import gram_matrix_forward
 from course_lib.numpy_nn.gradcheck import numerical_gradient, rel_error
-from course_lib.numpy_nn.texture import RandomTextureNet, synthesize_texture, texture_loss
+from course_lib.numpy_nn.texture import RandomPyramidNet, synthesize_texture, texture_loss
 
 pytestmark = pytest.mark.ch08
 
 
-def torch_texture_loss(x: np.ndarray, net: RandomTextureNet, targets) -> tuple[float, np.ndarray]:
-    """sum_l (C_l^2 / 4) mean((G_l - A_l)^2) through avgpool/conv/ReLU stages, by autograd."""
+def torch_texture_loss(x: np.ndarray, net: RandomPyramidNet, targets) -> tuple[float, np.ndarray]:
+    """sum_l (C_l^2 / 4) mean((G_l - A_l)^2) over the pyramid's levels, by autograd."""
     xt = torch.tensor(x, requires_grad=True)
     h, loss = xt - 0.5, 0.0
-    for stage, w in enumerate(net.weights):
-        if stage:
+    pad = net.weight.shape[-1] // 2
+    for level in range(net.levels):
+        if level:
             h = F.avg_pool2d(h, 2)
-        h = F.relu(F.conv2d(h, torch.from_numpy(w), padding=1))
-        n, c, hh, ww = h.shape
-        flat = h.reshape(n, c, hh * ww)
+        f = torch.cat([net.pixel_scale * h, F.relu(F.conv2d(h, torch.from_numpy(net.weight),
+                                                             padding=pad))], dim=1)
+        n, c, hh, ww = f.shape
+        flat = f.reshape(n, c, hh * ww)
         gram = flat @ flat.transpose(1, 2) / (c * hh * ww)
-        loss = loss + c * c / 4 * ((gram - torch.from_numpy(targets[stage])) ** 2).mean()
+        loss = loss + c * c / 4 * ((gram - torch.from_numpy(targets[level])) ** 2).mean()
     loss.backward()
     return loss.item(), xt.grad.numpy()
 
 
-def _targets(net: RandomTextureNet, texture: np.ndarray) -> list[np.ndarray]:
+def _targets(net: RandomPyramidNet, texture: np.ndarray) -> list[np.ndarray]:
     return [gram_matrix_forward(f)[0] for f in net.forward(texture)[0]]
 
 
 @settings(max_examples=25, deadline=None)
-@given(widths=st.lists(st.integers(1, 6), min_size=1, max_size=3),
-       side=st.integers(4, 12), seed=st.integers(0, 2**31 - 1))
-def test_image_gradient_equals_torch_autograd_in_float64(widths, side, seed):
-    net = RandomTextureNet.create(tuple(widths), seed=seed)
+@given(channels=st.integers(1, 6), kernel=st.sampled_from([1, 3, 5]), levels=st.integers(1, 3),
+       extra=st.integers(0, 5), seed=st.integers(0, 2**31 - 1))
+def test_image_gradient_equals_torch_autograd_in_float64(channels, kernel, levels, extra, seed):
+    net = RandomPyramidNet.create(channels, kernel, levels, seed=seed)
     rng = np.random.default_rng(seed)
+    side = 2 ** (levels - 1) * 2 + extra
     x = rng.random((1, 3, side, side))
     targets = _targets(net, rng.random((1, 3, side + 3, side + 1)))
     loss, dx = texture_loss(x, net, targets)
@@ -58,7 +61,7 @@ def test_image_gradient_equals_torch_autograd_in_float64(widths, side, seed):
 
 
 def test_image_gradient_equals_central_differences():
-    net = RandomTextureNet.create((3, 4), seed=1)
+    net = RandomPyramidNet.create(4, 3, 2, seed=1)
     rng = np.random.default_rng(0)
     x = rng.random((1, 3, 6, 6))
     targets = _targets(net, rng.random((1, 3, 8, 8)))
@@ -68,17 +71,19 @@ def test_image_gradient_equals_central_differences():
 
 
 def test_network_is_fixed_by_its_seed_and_filters_are_zero_mean():
-    a, b = RandomTextureNet.create(seed=3), RandomTextureNet.create(seed=3)
-    assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights, strict=True))
-    assert not np.array_equal(a.weights[0], RandomTextureNet.create(seed=4).weights[0])
-    assert all(np.allclose(w.mean(axis=(1, 2, 3)), 0, atol=1e-15) for w in a.weights)
+    a, b = RandomPyramidNet.create(seed=3), RandomPyramidNet.create(seed=3)
+    assert np.array_equal(a.weight, b.weight)
+    assert not np.array_equal(a.weight, RandomPyramidNet.create(seed=4).weight)
+    assert np.allclose(a.weight.mean(axis=(1, 2, 3)), 0, atol=1e-15)
+    feats, _ = a.forward(np.full((1, 3, 16, 16), 0.5))
+    assert [f.shape for f in feats] == [(1, 67, s, s) for s in (16, 8, 4, 2)]
 
 
 def test_synthesis_lowers_the_loss_and_stays_in_range():
     rng = np.random.default_rng(0)
     stripes = np.tile((np.arange(24) % 6 < 3)[None, :, None], (24, 1, 3)).astype(float)
     texture = 0.2 + 0.6 * stripes + 0.05 * rng.random((24, 24, 3))
-    net = RandomTextureNet.create((4, 8), seed=0)
+    net = RandomPyramidNet.create(8, 3, 2, seed=0)
     img, hist = synthesize_texture(texture, net, size=16, steps=40)
     assert img.shape == (16, 16, 3) and img.min() >= 0 and img.max() <= 1
     targets = _targets(net, texture.transpose(2, 0, 1)[None])
@@ -89,7 +94,7 @@ def test_synthesis_lowers_the_loss_and_stays_in_range():
 
 
 def test_bad_texture_is_refused():
-    net = RandomTextureNet.create()
+    net = RandomPyramidNet.create()
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         synthesize_texture(np.zeros((8, 8)), net)
     with pytest.raises(ValueError, match="too small"):
