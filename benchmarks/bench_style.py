@@ -25,18 +25,14 @@ Sections (``--only`` runs some of them; ``--update`` merges into an earlier JSON
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import readers_run, write_results
+from common import readers_run, start_results, write_results
 
 from course_lib.data import sample_image
 from course_lib.numpy_nn.functional import gram_matrix_forward
@@ -153,10 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = dev.get_device(args.device)
-    results: dict[str, Any] = json.loads(Path(args.update).read_text()) if args.update else {}
-    results.update({"date": date.today().isoformat(), "device": dev.describe(device),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "gpu": device.type == "cuda"})
+    results = start_results(args, device)
     run = set(args.only or SECTIONS)
     if "networks" in run:
         results["networks"] = networks(device, args.repeats)

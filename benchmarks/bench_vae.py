@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import torch
-from common import readers_run, time_steps, write_results
+from common import readers_run, start_results, time_steps, write_results
 
 from course_lib.evaluation import feature_statistics, frechet_distance, precision_recall
 from course_lib.torch_nn import device as dev
@@ -135,10 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = dev.get_device(args.device)
-    results: dict[str, Any] = json.loads(Path(args.update).read_text()) if args.update else {}
-    results.update({"date": date.today().isoformat(), "device": dev.describe(device),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "gpu": device.type == "cuda"})
+    results = start_results(args, device)
     run = set(args.only or SECTIONS)
     if "throughput" in run:
         results["throughput"] = [throughput(m, device, steps=args.steps, repeats=args.repeats)

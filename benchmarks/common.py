@@ -7,6 +7,7 @@ first on ``sys.path`` and ``import common`` finds this module.
 from __future__ import annotations
 
 import json
+import platform
 import statistics
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tempfile
 import time
 from argparse import Namespace
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,15 @@ def time_steps(step: Callable[[], None], device: torch.device, *, images_per_ste
         dev.synchronize(device)
         rates.append(steps * images_per_step / (time.perf_counter() - tic))
     return {"best": max(rates), "median": statistics.median(rates)}
+
+
+def start_results(args: Namespace, device: torch.device) -> dict[str, Any]:
+    """The results so far (``args.update``'s JSON, or none) with this run's date and machine."""
+    results: dict[str, Any] = json.loads(Path(args.update).read_text()) if args.update else {}
+    results.update({"date": date.today().isoformat(), "device": dev.describe(device),
+                    "torch": torch.__version__, "python": platform.python_version(),
+                    "gpu": device.type == "cuda"})
+    return results
 
 
 def write_results(args: Namespace, results: dict[str, Any],

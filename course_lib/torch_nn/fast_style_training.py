@@ -33,7 +33,15 @@ from course_lib.torch_nn.augment import random_hflip
 from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import train_val_split
 from course_lib.torch_nn.fast_style import StyleLoss
-from course_lib.torch_nn.loop import History, RunConfig, StepContext, TrainStep, fit, set_seed
+from course_lib.torch_nn.loop import (
+    History,
+    KeepBest,
+    RunConfig,
+    StepContext,
+    TrainStep,
+    fit,
+    set_seed,
+)
 from course_lib.torch_nn.style import load_picture, style_targets, stylize
 from course_lib.torch_nn.style_networks import OFFLINE_CHOICE, feature_network
 from course_lib.torch_nn.tasks import (
@@ -160,8 +168,7 @@ class FastStyleStep(TrainStep):
         self.optimizers = {"adam": opt}
         self.schedulers = {"cosine": torch.optim.lr_scheduler.CosineAnnealingLR(
             opt, T_max=max(1, total_steps), eta_min=cfg.lr / 10)}
-        self.best: dict[str, Any] = {"loss": float("inf"), "epoch": 0, "state": None}
-        self.epochs_done = 0
+        self.keep = KeepBest("loss")  # the best network by validation loss
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> dict[str, Any]:
         with ctx.autocast():
@@ -183,33 +190,27 @@ class FastStyleStep(TrainStep):
             totals.append(float(self.loss(self.model(x), x)[0]) * len(xb))
         self.model.train()
         val = sum(totals) / len(images)
-        self.epochs_done += 1
-        if val < self.best["loss"]:
-            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            self.best = {"loss": val, "epoch": self.epochs_done, "state": state}
+        self.keep.update(val, self.model)
         return {"val_loss": val}
 
     def should_stop(self, history: History) -> bool:
-        p = self.cfg.patience
-        return p is not None and self.epochs_done - self.best["epoch"] >= p
+        return self.keep.patience_over(self.cfg.patience)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "epochs_done": self.epochs_done}
+        return self.keep.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
-            self.best, self.epochs_done = state["best"], state["epochs_done"]
+            self.keep.load_state_dict(state)
 
     def finish(self) -> dict[str, Any]:
-        if self.best["state"] is None:
-            return {}
-        self.model.load_state_dict(self.best["state"])
-        return {"best_epoch": self.best["epoch"], "val_loss": self.best["loss"]}
+        """Put the best network (by validation loss) back."""
+        return self.keep.restore(self.model)
 
     def epoch_message(self, epoch: int, train_loss: float, res: dict[str, float]) -> str:
         return (f"epoch {epoch}: train loss {train_loss:.4f}, validation loss "
-                f"{res['val_loss']:.4f} (best {self.best['loss']:.4f} at epoch "
-                f"{self.best['epoch']})")
+                f"{res['val_loss']:.4f} (best {self.keep.value:.4f} at epoch "
+                f"{self.keep.epoch})")
 
 
 def time_stylization(model: nn.Module, size: int = 256, repeats: int = 11) -> float:

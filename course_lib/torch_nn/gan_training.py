@@ -33,7 +33,15 @@ from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, sav
 from course_lib.torch_nn.datasets import fashion_mnist, to_signed, train_val_split
 from course_lib.torch_nn.features import classifier_features, feature_classifier
 from course_lib.torch_nn.gan import GAN, Generator, sample_images
-from course_lib.torch_nn.loop import History, RunConfig, StepContext, TrainStep, fit, set_seed
+from course_lib.torch_nn.loop import (
+    History,
+    KeepBest,
+    RunConfig,
+    StepContext,
+    TrainStep,
+    fit,
+    set_seed,
+)
 from course_lib.torch_nn.tasks import (
     Task,
     apply_common_options,
@@ -136,8 +144,7 @@ class GANStep(TrainStep):
         }
         self.schedulers = {}
         self.conditional = model.generator.num_classes > 0
-        self.best: dict[str, Any] = {"fd": float("inf"), "epoch": 0, "state": None}
-        self.epochs_done = 0
+        self.keep = KeepBest("fd")  # the best generator by validation FD
         self._val_stats: tuple[np.ndarray, np.ndarray] | None = None
 
     def wrap(self, wrapper) -> None:
@@ -182,34 +189,27 @@ class GANStep(TrainStep):
         fake = sample_images(G, n, labels=ys, seed=1234)  # the same noise every epoch
         fd = frechet_distance(*self._val_stats,
                               *feature_statistics(classifier_features(fake, device=device)))
-        self.epochs_done += 1
-        if fd < self.best["fd"]:
-            state = {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}
-            self.best = {"fd": fd, "epoch": self.epochs_done, "state": state}
+        self.keep.update(fd, G)
         return {"val_fd": fd}
 
     def should_stop(self, history: History) -> bool:
-        p = self.cfg.patience
-        return p is not None and self.epochs_done - self.best["epoch"] >= p
+        return self.keep.patience_over(self.cfg.patience)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "epochs_done": self.epochs_done}
+        return self.keep.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
-            self.best, self.epochs_done = state["best"], state["epochs_done"]
+            self.keep.load_state_dict(state)
 
     def finish(self) -> dict[str, Any]:
         """Put the best generator (by validation FD) into the sampler."""
-        if self.best["state"] is None:
-            return {}
-        self.model.sampler().load_state_dict(self.best["state"])
-        return {"best_epoch": self.best["epoch"], "val_fd": self.best["fd"]}
+        return self.keep.restore(self.model.sampler())
 
     def epoch_message(self, epoch: int, train_loss: float, res: dict[str, float]) -> str:
         return (f"epoch {epoch}: discriminator loss {train_loss:.4f}, "
-                f"validation FD {res['val_fd']:.3f} (best {self.best['fd']:.3f} "
-                f"at epoch {self.best['epoch']})")
+                f"validation FD {res['val_fd']:.3f} (best {self.keep.value:.3f} "
+                f"at epoch {self.keep.epoch})")
 
 
 @torch.no_grad()

@@ -34,7 +34,7 @@ from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_checkpoint, save_checkpoint
 from course_lib.torch_nn.datasets import Batches
 
-__all__ = ["History", "RunConfig", "StepContext", "TrainStep", "fit", "set_seed"]
+__all__ = ["History", "KeepBest", "RunConfig", "StepContext", "TrainStep", "fit", "set_seed"]
 
 
 def set_seed(seed: int) -> None:
@@ -216,6 +216,48 @@ class TrainStep:
 
     def first_lr(self) -> float:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]
+
+
+class KeepBest:
+    """The best model so far by a validation figure (lower is better), for steps that stop early.
+
+    After each epoch's evaluation a step calls :meth:`update` with the figure
+    and the module whose weights count (the classifier, the VAE, a GAN's
+    generator); :meth:`patience_over` says whether ``patience`` epochs have
+    passed without a better one; :meth:`restore` puts the best weights back at
+    the end and names them. Its :meth:`state_dict` goes into every checkpoint
+    (through the step's), so a resumed run keeps the same best model.
+    """
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric  # its name, for the summary: val_<metric>
+        self.value, self.epoch, self.state = float("inf"), 0, None
+        self.epochs_done = 0
+
+    def update(self, value: float, module: nn.Module) -> None:
+        self.epochs_done += 1
+        if value < self.value:
+            self.value, self.epoch = value, self.epochs_done
+            self.state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+    def patience_over(self, patience: int | None) -> bool:
+        return patience is not None and self.epochs_done - self.epoch >= patience
+
+    def restore(self, module: nn.Module) -> dict[str, Any]:
+        """Load the best weights into ``module``: ``{best_epoch, val_<metric>}``, {} if none."""
+        if self.state is None:
+            return {}
+        module.load_state_dict(self.state)
+        return {"best_epoch": self.epoch, f"val_{self.metric}": self.value}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": {self.metric: self.value, "epoch": self.epoch, "state": self.state},
+                "epochs_done": self.epochs_done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        best = state["best"]
+        self.value, self.epoch, self.state = best[self.metric], best["epoch"], best["state"]
+        self.epochs_done = state["epochs_done"]
 
 
 def _rng_state() -> dict[str, Any]:

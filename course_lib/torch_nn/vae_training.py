@@ -33,7 +33,15 @@ from course_lib.data import binarize
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import fashion_mnist, train_val_split
-from course_lib.torch_nn.loop import History, RunConfig, StepContext, TrainStep, fit, set_seed
+from course_lib.torch_nn.loop import (
+    History,
+    KeepBest,
+    RunConfig,
+    StepContext,
+    TrainStep,
+    fit,
+    set_seed,
+)
 from course_lib.torch_nn.tasks import (
     Task,
     apply_common_options,
@@ -149,8 +157,7 @@ class VAEStep(TrainStep):
         self.schedulers = {"cosine": torch.optim.lr_scheduler.CosineAnnealingLR(
             opt, T_max=max(1, total_steps), eta_min=cfg.lr / 10)}
         self.steps = 0
-        self.best: dict[str, Any] = {"neg_elbo": float("inf"), "epoch": 0, "state": None}
-        self.epochs_done = 0
+        self.keep = KeepBest("neg_elbo")  # the best model by validation -ELBO
         self._val: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> dict[str, Any]:
@@ -179,35 +186,28 @@ class VAEStep(TrainStep):
             torch.manual_seed(0)
             neg = -torch.cat([elbo(self.model, b) for b in self._val.split(500)]).mean().item()
         self.model.train()
-        self.epochs_done += 1
-        if neg < self.best["neg_elbo"]:
-            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            self.best = {"neg_elbo": neg, "epoch": self.epochs_done, "state": state}
+        self.keep.update(neg, self.model)
         return {"val_neg_elbo": neg}
 
     def should_stop(self, history: History) -> bool:
-        p = self.cfg.patience
-        return p is not None and self.epochs_done - self.best["epoch"] >= p
+        return self.keep.patience_over(self.cfg.patience)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "epochs_done": self.epochs_done, "steps": self.steps}
+        return {**self.keep.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
-            self.best, self.epochs_done = state["best"], state["epochs_done"]
+            self.keep.load_state_dict(state)
             self.steps = state["steps"]
 
     def finish(self) -> dict[str, Any]:
         """Put the best model (by validation -ELBO) back."""
-        if self.best["state"] is None:
-            return {}
-        self.model.load_state_dict(self.best["state"])
-        return {"best_epoch": self.best["epoch"], "val_neg_elbo": self.best["neg_elbo"]}
+        return self.keep.restore(self.model)
 
     def epoch_message(self, epoch: int, train_loss: float, res: dict[str, float]) -> str:
         return (f"epoch {epoch}: train -ELBO {train_loss:.2f}, validation -ELBO "
-                f"{res['val_neg_elbo']:.2f} (best {self.best['neg_elbo']:.2f} at epoch "
-                f"{self.best['epoch']})")
+                f"{res['val_neg_elbo']:.2f} (best {self.keep.value:.2f} at epoch "
+                f"{self.keep.epoch})")
 
 
 @torch.no_grad()

@@ -213,9 +213,9 @@ def test_resumed_game_ends_where_the_uninterrupted_one_does(fake, tmp_path, stop
 
 def test_early_stopping_on_the_validation_fd(fake):
     step = GANStep(GAN(latent_dim=8, width=4), tiny_config(patience=2))
-    step.best, step.epochs_done = {"fd": 1.0, "epoch": 1, "state": None}, 2
+    step.keep.value, step.keep.epoch, step.keep.epochs_done = 1.0, 1, 2
     assert not step.should_stop(None)
-    step.epochs_done = 3
+    step.keep.epochs_done = 3
     assert step.should_stop(None)
     assert not GANStep(GAN(latent_dim=8, width=4), tiny_config()).should_stop(None)
 

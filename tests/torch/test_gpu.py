@@ -42,3 +42,26 @@ def test_fit_two_steps_on_cuda_with_amp_and_channels_last():
             torch.bfloat16, torch.float16)
     res = evaluate(model, *fashion_mnist("test", limit=64, fake=True), device=device)
     assert 0.0 <= res["accuracy"] <= 1.0
+
+
+@pytest.mark.gpu
+def test_style_transfer_on_cuda_with_amp():
+    """Chapter 8 on CUDA: stylize, and two fast-style steps under autocast (loss in float32)."""
+    from course_lib.torch_nn.fast_style import TransformerNet
+    from course_lib.torch_nn.fast_style_training import FastStyleConfig
+    from course_lib.torch_nn.style import stylize
+    from course_lib.torch_nn.style_networks import feature_network
+
+    device = torch.device("cuda")
+    net = feature_network("random-multiscale", device=device)
+    g = torch.Generator().manual_seed(0)
+    content, style = (torch.rand(1, 3, 64, 64, generator=g).to(device) for _ in range(2))
+    img, hist = stylize(content, style, network=net, steps=10, progress=False)
+    assert img.device.type == "cuda" and hist.loss[-1] < hist.loss[0]
+    cfg = FastStyleConfig.for_profile("smoke")
+    cfg.fake_data, cfg.max_steps, cfg.progress, cfg.amp = True, 2, False, True
+    model = TransformerNet(**cfg.model_kwargs)
+    crops = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    history = fit(model, (crops, torch.zeros(16, dtype=torch.int64)), config=cfg,
+                  eval_data=(crops[:4], torch.zeros(4, dtype=torch.int64)), device=device)
+    assert len(history.loss) == 2 and all(torch.isfinite(torch.tensor(history.loss)))

@@ -210,3 +210,30 @@ def test_profiles_give_sensible_presets():
     smoke, full = FastStyleConfig.for_profile("smoke"), FastStyleConfig.for_profile("full")
     assert smoke.crops < full.crops and smoke.model_kwargs["width"] < full.model_kwargs["width"]
     assert full.network == OFFLINE_CHOICE and full.val_size and full.patience
+
+
+def _fast_run(tmp_path, **kw):
+    from course_lib.torch_nn.loop import fit, set_seed
+
+    cfg = FastStyleConfig.for_profile("smoke")
+    cfg.fake_data, cfg.progress, cfg.epochs = True, False, 2
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    set_seed(0)
+    model = TransformerNet(**cfg.model_kwargs)
+    crops = content_crops(24, 32, seed=0, fake=True)
+    labels = torch.zeros(24, dtype=torch.int64)
+    history = fit(model, (crops[:16], labels[:16]), config=cfg, eval_data=(crops[16:], labels[16:]),
+                  device=torch.device("cpu"))
+    return model, history
+
+
+def test_fast_style_resumed_run_ends_where_the_uninterrupted_one_does(tmp_path):
+    full, h_full = _fast_run(tmp_path)
+    _fast_run(tmp_path, max_steps=11, checkpoint_dir=str(tmp_path), checkpoint_every=4)
+    resumed, h_res = _fast_run(tmp_path, resume=str(tmp_path / "last.pt"))
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    assert h_res.values == h_full.values and h_res.evals == h_full.evals
+    assert h_res.summary == h_full.summary and h_full.summary["best_epoch"] in (1, 2)
+    assert len(h_full.evals["val_loss"]) == 2

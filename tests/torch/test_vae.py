@@ -249,9 +249,9 @@ def test_validation_keeps_the_best_model_and_stops_early(fake):
     vals = history.evals["val_neg_elbo"]
     assert len(vals) == 3 and history.summary["val_neg_elbo"] == min(vals)
     step = VAEStep(ConvVAE(3, width=4), tiny_config(patience=2), total_steps=1)
-    step.best, step.epochs_done = {"neg_elbo": 1.0, "epoch": 1, "state": None}, 2
+    step.keep.value, step.keep.epoch, step.keep.epochs_done = 1.0, 1, 2
     assert not step.should_stop(None)
-    step.epochs_done = 3
+    step.keep.epochs_done = 3
     assert step.should_stop(None)
 
 
