@@ -36,7 +36,12 @@ from common import readers_run, start_results, write_results
 
 from course_lib.data import sample_image
 from course_lib.numpy_nn.functional import gram_matrix_forward
-from course_lib.numpy_nn.texture import RandomPyramidNet, synthesize_texture, texture_loss
+from course_lib.numpy_nn.texture import (
+    RandomPyramidNet,
+    halving_filter,
+    synthesize_texture,
+    texture_loss,
+)
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn import style_networks
 from course_lib.torch_nn.checkpoint import load_pretrained
@@ -113,6 +118,7 @@ def numpy_texture(repeats: int) -> dict[str, Any]:
     cpu = torch.device("cpu")
     t_numpy = _median_seconds(lambda: texture_loss(x, net, targets), repeats, cpu)
     w = torch.from_numpy(net.weight)
+    BLUR = torch.from_numpy(halving_filter())  # noqa: N806 - the same name as the tests'
     tg = [torch.from_numpy(t) for t in targets]
 
     def torch_eval() -> None:
@@ -120,7 +126,7 @@ def numpy_texture(repeats: int) -> dict[str, Any]:
         h, loss = xt - 0.5, 0.0
         for level in range(net.levels):
             if level:
-                h = F.avg_pool2d(h, 2)
+                h = F.conv2d(h, BLUR, stride=2, padding=1)
             f = torch.cat([net.pixel_scale * h, F.relu(F.conv2d(h, w, padding=2))], dim=1)
             n, c, hh, ww = f.shape
             fl = f.reshape(n, c, hh * ww)

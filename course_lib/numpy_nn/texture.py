@@ -5,8 +5,8 @@ of an image until its Gram matrices, in several layers of a network, match
 those of a texture photograph. Ustyuzhaninov et al. (2017) showed that the
 network need not be trained: random filters suffice. Everything here is the
 course's own NumPy: Chapter 1's ``conv2d_forward``/``conv2d_backward`` (now
-for the gradient with respect to the *input*), ReLU, average pooling and
-Chapter 4's Gram matrix, with the whole image gradient assembled by hand;
+for the gradient with respect to the *input*), ReLU and Chapter 4's Gram
+matrix, with the whole image gradient assembled by hand;
 SciPy's L-BFGS-B does the optimisation, with the pixels kept in [0, 1].
 
     net = RandomPyramidNet.create(seed=0)
@@ -24,18 +24,32 @@ from scipy.optimize import minimize
 
 from course_lib.numpy_nn.functional.activations import relu_backward, relu_forward
 from course_lib.numpy_nn.functional.conv import conv2d_backward, conv2d_forward
-from course_lib.numpy_nn.functional.pooling import avgpool2d_backward, avgpool2d_forward
 from course_lib.numpy_nn.functional.style import gram_matrix_backward, gram_matrix_forward
 
-__all__ = ["RandomPyramidNet", "TextureHistory", "synthesize_texture", "texture_loss"]
+__all__ = ["RandomPyramidNet", "TextureHistory", "halving_filter", "synthesize_texture",
+           "texture_loss"]
 
 
 class _LevelCache(NamedTuple):
-    """One pyramid level's caches: the pooling that made it (None at full size), conv, ReLU."""
+    """One pyramid level's caches: the halving that made it (None at full size), conv, ReLU."""
 
-    pool: object | None
+    halve: object | None
     conv: object
     relu: object
+
+
+def halving_filter(dtype: np.dtype = np.float64) -> np.ndarray:
+    """(3, 3, 4, 4): a 4x4 binomial blur ([1, 3, 3, 1] / 8 in each direction) per colour channel.
+
+    As a stride-2 convolution with padding 1 it halves a picture, smoothly:
+    unlike 2x2 average pooling, the gradient that comes back through it from a
+    coarse scale has no 2x2 (after three halvings, 8x8) blocks.
+    """
+    b = np.array([1.0, 3.0, 3.0, 1.0]) / 8
+    w = np.zeros((3, 3, 4, 4), dtype=dtype)
+    for c in range(3):
+        w[c, c] = np.outer(b, b)  # each channel blurred on its own
+    return w
 
 
 @dataclass(frozen=True)
@@ -45,8 +59,9 @@ class RandomPyramidNet:
     The single-layer, many-scales texture model of Ustyuzhaninov et al. (2017)
     made cheap: instead of filters as large as the structures (they go up to
     55 x 55), the same small filters ``weight`` (C, 3, k, k) see the picture
-    shrunk by 2x2 average pooling ``levels - 1`` times; the design of the
-    PyTorch ``feature_network("random-multiscale")``. Level l's features are
+    halved ``levels - 1`` times by a fixed blur-and-subsample convolution
+    (:func:`halving_filter`); the design of the PyTorch
+    ``feature_network("random-multiscale")``. Level l's features are
     ``concat(pixel_scale * h_l, ReLU(conv(h_l)))`` (N, 3 + C, H / 2^l, W / 2^l)
     with ``h_l`` the centred picture ``x - 0.5`` at that scale: the three
     pixel channels put the colours' means and covariances, and their
@@ -79,14 +94,15 @@ class RandomPyramidNet:
         h = x - 0.5
         pad = self.weight.shape[-1] // 2
         bias = np.zeros(len(self.weight), dtype=x.dtype)
+        blur, no_bias = halving_filter(x.dtype), np.zeros(3, dtype=x.dtype)
         for level in range(self.levels):
-            pool = None
-            if level:
-                h, pool = avgpool2d_forward(h, kernel_size=2)  # (N, 3, H / 2^l, W / 2^l)
+            halve = None
+            if level:  # (N, 3, H / 2^l, W / 2^l)
+                h, halve = conv2d_forward(h, blur, no_bias, stride=2, padding=1)
             z, conv = conv2d_forward(h, self.weight, bias, padding=pad)  # (N, C, ., .)
             f, relu = relu_forward(z)
             feats.append(np.concatenate([self.pixel_scale * h, f], axis=1))  # (N, 3 + C, ., .)
-            caches.append(_LevelCache(pool, conv, relu))
+            caches.append(_LevelCache(halve, conv, relu))
         return feats, caches
 
     def backward(self, dfeats: list[np.ndarray], caches: list[_LevelCache]) -> np.ndarray:
@@ -95,8 +111,8 @@ class RandomPyramidNet:
         At each level the filter channels' gradient goes through the ReLU and
         the convolution (its ``dx``, eq-ch08-conv-dx; the filters are fixed)
         and the pixel channels' is added directly; from the coarsest level
-        down, a level's picture gradient goes back through the pooling and is
-        added to the next finer one's.
+        down, a level's picture gradient goes back through the halving (a
+        convolution too: its ``dx`` again) and is added to the next finer one's.
         """
         dh = None
         for level in reversed(range(self.levels)):
@@ -104,8 +120,8 @@ class RandomPyramidNet:
             d_img, _, _ = conv2d_backward(relu_backward(d[:, 3:], cache.relu), cache.conv)
             d_img = d_img + self.pixel_scale * d[:, :3]
             dh = d_img if dh is None else dh + d_img
-            if cache.pool is not None:
-                dh = avgpool2d_backward(dh, cache.pool)
+            if cache.halve is not None:
+                dh, _, _ = conv2d_backward(dh, cache.halve)
         return dh  # d(x - 0.5)/dx = 1
 
 

@@ -240,8 +240,8 @@ def _random_multiscale(seed: int, channels: int = 96, levels: int = 4) -> Featur
     body = nn.Sequential(_random_conv(3, channels, 5, g), nn.ReLU())
     taps = {f"scale{2 ** i}": i for i in range(levels)}
     return FeatureNetwork("random-multiscale", body, taps, style_layers=tuple(taps),
-                          # content at 1/4 scale leaves the fine scales to the style (measured in
-                          # book/ch08/02: at 1/2, the content term keeps the picture unstyled)
+                          # content at 1/4 scale leaves the fine scales to the style (book/ch08/02
+                          # compares 1/2 and 1/4 over a range of style weights)
                           content_layer="scale4", pyramid=levels)
 
 

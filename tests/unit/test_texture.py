@@ -17,9 +17,16 @@ from hypothesis import strategies as st
 
 from course_lib.numpy_nn.functional import gram_matrix_forward
 from course_lib.numpy_nn.gradcheck import numerical_gradient, rel_error
-from course_lib.numpy_nn.texture import RandomPyramidNet, synthesize_texture, texture_loss
+from course_lib.numpy_nn.texture import (
+    RandomPyramidNet,
+    halving_filter,
+    synthesize_texture,
+    texture_loss,
+)
 
 pytestmark = pytest.mark.ch08
+
+BLUR = torch.from_numpy(halving_filter())  # the fixed halving convolution, (3, 3, 4, 4)
 
 
 def torch_texture_loss(x: np.ndarray, net: RandomPyramidNet, targets) -> tuple[float, np.ndarray]:
@@ -29,7 +36,7 @@ def torch_texture_loss(x: np.ndarray, net: RandomPyramidNet, targets) -> tuple[f
     pad = net.weight.shape[-1] // 2
     for level in range(net.levels):
         if level:
-            h = F.avg_pool2d(h, 2)
+            h = F.conv2d(h, BLUR, stride=2, padding=1)
         f = torch.cat([net.pixel_scale * h, F.relu(F.conv2d(h, torch.from_numpy(net.weight),
                                                              padding=pad))], dim=1)
         n, c, hh, ww = f.shape
@@ -68,6 +75,14 @@ def test_image_gradient_equals_central_differences():
     _, dx = texture_loss(x, net, targets)
     numeric = numerical_gradient(lambda a: texture_loss(a, net, targets)[0], x)
     assert rel_error(dx, numeric) < 1e-6
+
+
+def test_halving_is_a_normalised_blur_per_channel():
+    w = halving_filter()
+    assert np.allclose(w.sum(axis=(2, 3)), np.eye(3))  # a constant stays constant, no mixing
+    out = F.conv2d(torch.ones(1, 3, 8, 8, dtype=torch.float64), BLUR, stride=2, padding=1)
+    assert out.shape == (1, 3, 4, 4) and torch.allclose(out[:, :, 1:-1, 1:-1], torch.tensor(1.0,
+                                                                                          dtype=torch.float64))
 
 
 def test_network_is_fixed_by_its_seed_and_filters_are_zero_mean():
