@@ -231,17 +231,19 @@ def time_stylization(model: nn.Module, size: int = 256, repeats: int = 11) -> fl
 
 @torch.no_grad()
 def fast_style_metrics(model: nn.Module, loss: StyleLoss, pictures: list[torch.Tensor], *,
-                       gatys_steps: int = 300) -> dict[str, float]:
+                       gatys_steps: int = 300, outputs: list | None = None) -> dict[str, float]:
     """The fast network against Gatys on the same pictures, loss and network; both timed.
 
     Returns the mean weighted terms of each (``fast_*``, ``gatys_*``), the
     ratio of the totals, the fast network's median milliseconds at 256 x 256
-    and Gatys' mean seconds per picture.
+    and Gatys' mean seconds per picture. A list passed as ``outputs``
+    receives ``(fast picture, Gatys picture)`` for each picture.
     """
     model.eval()
     fast = {"loss": [], "content": [], "style": [], "tv": []}
     gatys = {k: [] for k in fast}
     seconds = []
+    pair: list[torch.Tensor] = []
     style_weights = dict(loss.weights)
     for pic in pictures:
         for into, out in ((fast, model(pic)), (gatys, None)):
@@ -256,6 +258,10 @@ def fast_style_metrics(model: nn.Module, loss: StyleLoss, pictures: list[torch.T
             terms = loss(out, pic)
             for k, v in zip(into, terms, strict=True):
                 into[k].append(float(v))
+            pair.append(out.detach().cpu())
+        if outputs is not None:
+            outputs.append(tuple(pair))
+        pair = []
     res = {f"fast_{k}": statistics.mean(v) for k, v in fast.items()}
     res.update({f"gatys_{k}": statistics.mean(v) for k, v in gatys.items()})
     res["loss_ratio"] = res["fast_loss"] / res["gatys_loss"]
