@@ -238,7 +238,7 @@ def stylize(
 
     tic = time.perf_counter()
     if optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=1, max_iter=20, history_size=50,
+        opt = torch.optim.LBFGS([x], lr=1, max_iter=20, history_size=10,
                                 line_search_fn="strong_wolfe", tolerance_grad=0, tolerance_change=0)
 
         def closure() -> torch.Tensor:
