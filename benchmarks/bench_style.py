@@ -31,17 +31,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from common import readers_run, start_results, write_results
 
 from course_lib.data import sample_image
 from course_lib.numpy_nn.functional import gram_matrix_forward
-from course_lib.numpy_nn.texture import (
-    RandomPyramidNet,
-    halving_filter,
-    synthesize_texture,
-    texture_loss,
-)
+from course_lib.numpy_nn.texture import RandomPyramidNet, synthesize_texture, texture_loss
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn import style_networks
 from course_lib.torch_nn.checkpoint import load_pretrained
@@ -53,6 +47,7 @@ from course_lib.torch_nn.fast_style_training import (
 )
 from course_lib.torch_nn.style import load_picture, stylize
 from course_lib.torch_nn.style_networks import NETWORKS, OFFLINE_CHOICE, FeatureNetwork
+from course_lib.torch_nn.texture_reference import torch_texture_loss
 
 SECTIONS = ("networks", "gatys", "fast", "numpy", "readers_run")
 
@@ -117,24 +112,7 @@ def numpy_texture(repeats: int) -> dict[str, Any]:
     targets = [gram_matrix_forward(f)[0] for f in net.forward(rng.random((1, 3, 64, 64)))[0]]
     cpu = torch.device("cpu")
     t_numpy = _median_seconds(lambda: texture_loss(x, net, targets), repeats, cpu)
-    w = torch.from_numpy(net.weight)
-    BLUR = torch.from_numpy(halving_filter())  # noqa: N806 - the same name as the tests'
-    tg = [torch.from_numpy(t) for t in targets]
-
-    def torch_eval() -> None:
-        xt = torch.tensor(x, requires_grad=True)
-        h, loss = xt - 0.5, 0.0
-        for level in range(net.levels):
-            if level:
-                h = F.conv2d(h, BLUR, stride=2, padding=1)
-            f = torch.cat([net.pixel_scale * h, F.relu(F.conv2d(h, w, padding=2))], dim=1)
-            n, c, hh, ww = f.shape
-            fl = f.reshape(n, c, hh * ww)
-            gram = fl @ fl.transpose(1, 2) / (c * hh * ww)
-            loss = loss + c * c / 4 * ((gram - tg[level]) ** 2).mean()
-        loss.backward()
-
-    t_torch = _median_seconds(torch_eval, repeats, cpu)
+    t_torch = _median_seconds(lambda: torch_texture_loss(x, net, targets), repeats, cpu)
     texture = sample_image("immunohistochemistry")[::4, ::4][:96, :96]
     _, hist = synthesize_texture(texture, net, size=64, steps=300)
     return {"numpy_seconds": t_numpy, "torch_seconds": t_torch, "ratio": t_numpy / t_torch,

@@ -1,7 +1,8 @@
 """Chapter 8's NumPy texture synthesis: the image gradient through a random conv network.
 
 The loss and its gradient with respect to the *pixels* are rebuilt in torch
-from their definitions and differentiated by autograd in float64, on shapes
+from their definitions (course_lib.torch_nn.texture_reference) and
+differentiated by autograd in float64, on shapes
 drawn by hypothesis, and checked by central differences; the synthesis must
 actually lower the loss and keep the pixels in [0, 1].
 """
@@ -23,28 +24,11 @@ from course_lib.numpy_nn.texture import (
     synthesize_texture,
     texture_loss,
 )
+from course_lib.torch_nn.texture_reference import torch_texture_loss
 
 pytestmark = pytest.mark.ch08
 
 BLUR = torch.from_numpy(halving_filter())  # the fixed halving convolution, (3, 3, 4, 4)
-
-
-def torch_texture_loss(x: np.ndarray, net: RandomPyramidNet, targets) -> tuple[float, np.ndarray]:
-    """sum_l (C_l^2 / 4) mean((G_l - A_l)^2) over the pyramid's levels, by autograd."""
-    xt = torch.tensor(x, requires_grad=True)
-    h, loss = xt - 0.5, 0.0
-    pad = net.weight.shape[-1] // 2
-    for level in range(net.levels):
-        if level:
-            h = F.conv2d(h, BLUR, stride=2, padding=1)
-        f = torch.cat([net.pixel_scale * h, F.relu(F.conv2d(h, torch.from_numpy(net.weight),
-                                                             padding=pad))], dim=1)
-        n, c, hh, ww = f.shape
-        flat = f.reshape(n, c, hh * ww)
-        gram = flat @ flat.transpose(1, 2) / (c * hh * ww)
-        loss = loss + c * c / 4 * ((gram - torch.from_numpy(targets[level])) ** 2).mean()
-    loss.backward()
-    return loss.item(), xt.grad.numpy()
 
 
 def _targets(net: RandomPyramidNet, texture: np.ndarray) -> list[np.ndarray]:
