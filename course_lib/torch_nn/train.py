@@ -11,7 +11,10 @@
 Each model kind is a *task* (:mod:`course_lib.torch_nn.tasks`) that lives
 beside its model and registers itself: ``cnn``
 (:mod:`course_lib.torch_nn.classifier`), ``dcgan`` and ``cgan``
-(:mod:`course_lib.torch_nn.gan_training`). A task adds its own options and
+(:mod:`course_lib.torch_nn.gan_training`), ``vae``
+(:mod:`course_lib.torch_nn.vae_training`), ``fast-style``
+(:mod:`course_lib.torch_nn.fast_style_training`), ``denoise``, ``sr2x`` and
+``pix2pix`` (:mod:`course_lib.torch_nn.restore_training`). A task adds its own options and
 returns the metrics printed as the last line of stdout, ``key=value`` pairs
 that scripts can parse. Every task trains with the one loop,
 :func:`course_lib.torch_nn.loop.fit`. This module only builds the command line.
@@ -29,6 +32,7 @@ from course_lib.torch_nn import (  # noqa: F401
     classifier,
     fast_style_training,
     gan_training,
+    restore_training,
     vae_training,
 )
 from course_lib.torch_nn import device as dev

@@ -25,6 +25,10 @@ MODELS: dict[str, tuple[str, str]] = {
     "conv_vae": ("course_lib.torch_nn.vae", "ConvVAE"),
     "mlp_vae": ("course_lib.torch_nn.vae", "MLPVAE"),
     "transformer_net": ("course_lib.torch_nn.fast_style", "TransformerNet"),
+    "dncnn": ("course_lib.torch_nn.restore", "DnCNN"),
+    "espcn": ("course_lib.torch_nn.restore", "ESPCN"),
+    "unet": ("course_lib.torch_nn.restore", "UNet"),
+    "pix2pix": ("course_lib.torch_nn.restore", "Pix2Pix"),
 }
 
 

@@ -13,14 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 FIRST_METRIC = {"cnn": "test_accuracy=", "dcgan": "fd=", "cgan": "fd=", "vae": "test_neg_elbo=",
-                "fast-style": "test_fast_loss="}
-FINAL_FILE = {"fast-style": "fast-style.pt"}  # the others: <task>-fashion-mnist.pt
+                "fast-style": "test_fast_loss=", "denoise": "test_psnr_15=", "sr2x": "test_psnr=",
+                "pix2pix": "test_l1="}
+FINAL_FILE = {"fast-style": "fast-style.pt", "denoise": "denoiser.pt", "sr2x": "sr2x.pt",
+              "pix2pix": "pix2pix.pt"}  # the others: <task>-fashion-mnist.pt
 # enough crops for 3 steps of 2 x 16 pictures, and a short Gatys comparison
 EXTRA = {"fast-style": ["--crops", "120", "--gatys-steps", "2"]}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["cnn", "dcgan", "cgan", "vae", "fast-style"])
+@pytest.mark.parametrize("task", ["cnn", "dcgan", "cgan", "vae", "fast-style", "denoise", "sr2x",
+                                  "pix2pix"])
 def test_torchrun_two_cpu_processes_keep_identical_replicas(task, tmp_path):
     """For the GANs, both players are wrapped, and D runs twice per step (real, fake, then G's)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",

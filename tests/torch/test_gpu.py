@@ -65,3 +65,28 @@ def test_style_transfer_on_cuda_with_amp():
     history = fit(model, (crops, torch.zeros(16, dtype=torch.int64)), config=cfg,
                   eval_data=(crops[:4], torch.zeros(4, dtype=torch.int64)), device=device)
     assert len(history.loss) == 2 and all(torch.isfinite(torch.tensor(history.loss)))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["denoise", "sr2x", "pix2pix"])
+def test_restoration_steps_on_cuda_with_amp(kind):
+    """Chapter 9 on CUDA: two steps of each task under autocast, then inpainting with a VAE."""
+    from course_lib.torch_nn.restore import inpaint
+    from course_lib.torch_nn.restore_training import RestoreConfig
+    from course_lib.torch_nn.vae import ConvVAE
+    from course_lib.torch_nn.zoo import build_model
+
+    device = torch.device("cuda")
+    cfg = RestoreConfig.for_profile(kind, "smoke")
+    cfg.fake_data, cfg.max_steps, cfg.progress, cfg.amp = True, 2, False, True
+    model = build_model(cfg.model, **cfg.model_kwargs)
+    images, labels = fashion_mnist("train", limit=96, fake=True)
+    history = fit(model, (images[:64], labels[:64]), config=cfg,
+                  eval_data=(images[64:], labels[64:]), device=device)
+    assert len(history.loss) == 2 and all(torch.isfinite(torch.tensor(history.loss)))
+    vae = ConvVAE(latent_dim=4, width=4).to(device)
+    x = torch.rand(2, 1, 28, 28, device=device)
+    mask = torch.ones(28, 28, device=device)
+    mask[8:20, 8:20] = 0
+    out = inpaint(vae, x, mask, steps=3)
+    assert out.device.type == "cuda" and torch.equal(out[:, :, :8], x[:, :, :8])
