@@ -124,14 +124,19 @@ def test_csv_has_a_row_per_student_and_a_column_per_exercise(graded, chapter: st
 
 
 def _solutions(path: Path) -> dict[str, str]:
-    """``{exercise id: solution body}`` of an exercise module (or a mutant of one)."""
+    """``{exercise id: solution body}`` of an exercise module (or a mutant of one).
+
+    An exercise of several functions (``pixel_shuffle`` and its inverse) has one
+    solution block in each: their bodies are joined, in the order of the file.
+    """
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
-    return {
-        exercise_of(source, b)[0]: "\n".join(lines[b.begin : b.end - 1])
-        for b in find_blocks(source, path)
-        if b.kind == SOLUTION
-    }
+    bodies: dict[str, list[str]] = {}
+    for b in find_blocks(source, path):
+        if b.kind == SOLUTION:
+            body = "\n".join(lines[b.begin : b.end - 1])
+            bodies.setdefault(exercise_of(source, b)[0], []).append(body)
+    return {exercise: "\n".join(parts) for exercise, parts in bodies.items()}
 
 
 def test_every_chapter_with_exercises_has_3_mutants_of_one_bug_each() -> None:

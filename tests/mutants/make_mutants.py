@@ -343,6 +343,78 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "    x_hat = (a - mean) / np.sqrt(var + eps)\n",
         "    x_hat = (a - mean) / (np.sqrt(var) + eps)  # BUG: eps outside the root\n",
     ),
+    "ch09_psnr_range_not_squared.py": (
+        "psnr divides data_range, not its square, by the MSE (right only for data_range 1).",
+        "        out = 10.0 * np.log10(data_range**2 / mse)\n",
+        "        out = 10.0 * np.log10(data_range / mse)  # BUG: the peak is not squared\n",
+    ),
+    "ch09_psnr_natural_log.py": (
+        "psnr takes the natural logarithm instead of log10.",
+        "        out = 10.0 * np.log10(data_range**2 / mse)\n",
+        "        out = 10.0 * np.log(data_range**2 / mse)  # BUG: ln, not log10\n",
+    ),
+    "ch09_psnr_stack_mean.py": (
+        "psnr computes one MSE over the whole stack and repeats it for every picture.",
+        "    mse = ((r - c) ** 2).mean(axis=(-2, -1))  # () or (N,): one per picture\n",
+        "    mse = np.full(r.shape[:-2], ((r - c) ** 2).mean())  # BUG: one MSE for the stack\n",
+    ),
+    "ch09_psnr_skimage.py": (
+        "psnr lets skimage.metrics compute the MSE, which the exercise forbids.",
+        "    mse = ((r - c) ** 2).mean(axis=(-2, -1))  # () or (N,): one per picture\n",
+        "    from skimage.metrics import mean_squared_error  # BUG: NumPy only, no skimage\n"
+        "\n"
+        "    pairs = zip(r.reshape(-1, *r.shape[-2:]), c.reshape(-1, *c.shape[-2:]))\n"
+        "    mse = np.array([mean_squared_error(a, b) for a, b in pairs]).reshape(r.shape[:-2])\n",
+    ),
+    "ch09_shuffle_subpixel_axes_swapped.py": (
+        "pixel_shuffle swaps the two sub-pixel axes: channel c r^2 + i r + j lands on (j, i).",
+        "    moved = split.transpose(0, 1, 4, 2, 5, 3)  # (N, C, H, r_i, W, r_j)\n",
+        "    moved = split.transpose(0, 1, 4, 3, 5, 2)  # BUG: (N, C, H, r_j, W, r_i)\n",
+    ),
+    "ch09_shuffle_r_and_c_swapped.py": (
+        "pixel_shuffle splits the channels as (r, r, C) instead of (C, r, r).",
+        "    split = a.reshape(n, c, r, r, h, w)  # (N, C, r_i, r_j, H, W): channel c r^2 + i r "
+        "+ j\n",
+        "    split = a.reshape(n, r, r, c, h, w).transpose(0, 3, 1, 2, 4, 5)  # BUG: (r, r, C)\n",
+    ),
+    "ch09_shuffle_tiles_not_interleaved.py": (
+        "pixel_shuffle tiles the r^2 sub-pictures side by side instead of interleaving them.",
+        "    moved = split.transpose(0, 1, 4, 2, 5, 3)  # (N, C, H, r_i, W, r_j)\n",
+        "    moved = split.transpose(0, 1, 2, 4, 3, 5)  # BUG: (N, C, r_i, H, r_j, W), tiles\n",
+    ),
+    "ch09_unshuffle_forward_permutation.py": (
+        "pixel_unshuffle reuses the forward permutation (0, 1, 4, 2, 5, 3), not its inverse.",
+        "    moved = split.transpose(0, 1, 3, 5, 2, 4)  # (N, C, r_i, r_j, H, W): the inverse "
+        "permutation\n",
+        "    moved = split.transpose(0, 1, 4, 2, 5, 3)  # BUG: shuffle's permutation again\n",
+    ),
+    "ch09_shuffle_torch.py": (
+        "pixel_shuffle calls torch.nn.functional.pixel_shuffle, which the exercise forbids.",
+        "    return moved.reshape(n, c, h * r, w * r)  # row h r + i, column w r + j\n",
+        "    import torch  # BUG: the exercise asks for NumPy only\n"
+        "\n"
+        "    return torch.nn.functional.pixel_shuffle(torch.from_numpy(a.copy()), r).numpy()\n",
+    ),
+    "ch09_masked_mean_over_all_pixels.py": (
+        "masked_reconstruction_loss divides by the number of pixels, not the known ones.",
+        "    n_known = m.sum()\n",
+        "    n_known = m.size  # BUG: every pixel, not the known ones\n",
+    ),
+    "ch09_masked_grad_no_mask.py": (
+        "masked_reconstruction_loss's gradient forgets the mask: the hole pulls on x_hat.",
+        "    grad = m * diff / n_known  # d/dx_hat of (1/2) m d^2 is m d: zero in the hole\n",
+        "    grad = diff / n_known  # BUG: the mask is lost\n",
+    ),
+    "ch09_masked_loss_no_half.py": (
+        "masked_reconstruction_loss drops the 1/2 from the loss (its gradient is then 2 grad).",
+        "    loss = 0.5 * float(np.sum(m * diff * diff)) / float(n_known)\n",
+        "    loss = float(np.sum(m * diff * diff)) / float(n_known)  # BUG: the 1/2 is lost\n",
+    ),
+    "ch09_masked_grad_half.py": (
+        "masked_reconstruction_loss keeps the 1/2 in the gradient: the square's 2 is forgotten.",
+        "    grad = m * diff / n_known  # d/dx_hat of (1/2) m d^2 is m d: zero in the hole\n",
+        "    grad = 0.5 * m * diff / n_known  # BUG: d(d^2)/dd = 2 d, the 2 is lost\n",
+    ),
 }
 
 HEADER = "# MUTANT for the grader's tests, not a solution (tests/mutants/make_mutants.py):\n# {}\n"
