@@ -74,6 +74,8 @@ bench: $(STAMP)
 	    --markdown benchmarks/results/vae.md
 	$(PY) benchmarks/bench_style.py --json benchmarks/results/style.json \
 	    --markdown benchmarks/results/style.md
+	$(PY) benchmarks/bench_restore.py --json benchmarks/results/restore.json \
+	    --markdown benchmarks/results/restore.md
 
 notebook-report: $(STAMP) data
 	$(PY) tools/notebook_report.py --profile default \

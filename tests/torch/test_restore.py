@@ -319,3 +319,42 @@ def test_resumed_run_ends_where_the_uninterrupted_one_does(kind, tmp_path):
         assert torch.equal(v, resumed.state_dict()[k]), k
     assert h_res.values == h_full.values and h_res.evals == h_full.evals
     assert h_res.summary == h_full.summary
+
+
+# ---------------------------------------------------------------------------
+# The comparisons of the notebooks and the benchmark
+# ---------------------------------------------------------------------------
+
+
+def test_denoising_comparison_tunes_on_validation_and_scores_every_method():
+    from course_lib.torch_nn.restore_eval import denoising_comparison, format_table
+
+    rng = np.random.default_rng(0)
+    ramp = np.tile(np.linspace(0, 1, 16), (16, 1))
+    clean = np.clip(ramp[None] + 0.05 * rng.standard_normal((3, 16, 16)), 0, 1)
+    comp = denoising_comparison(clean, model=DnCNN(depth=3, width=4), val_clean=clean[:2],
+                                sigmas=(25,), methods=("gaussian", "tv"),
+                                grids={"gaussian": (0.5, 1.0)})
+    methods = [r["method"] for r in comp.rows]
+    assert methods == ["noisy", "gaussian", "tv", "dncnn"]
+    assert comp.value("gaussian", 25, "param") in (0.5, 1.0)
+    assert comp.outputs[("tv", 25)].shape == clean.shape
+    assert comp.value("tv", 25) > comp.value("noisy", 25)
+    table = format_table(comp.rows)
+    assert "dncnn" in table and "25" in table.splitlines()[0]
+    with pytest.raises(KeyError):
+        comp.value("bm3d", 25)
+
+
+def test_sr_and_inpainting_comparisons():
+    from course_lib.torch_nn.restore_eval import inpainting_comparison, sr_comparison
+
+    clean = pictures(2, 28, 28)[:, 0].double().numpy()
+    sr = sr_comparison(clean, model=ESPCN(widths=(4, 4)))
+    assert sr.outputs[("input", "x2")].shape == (2, 14, 14)
+    assert {r["method"] for r in sr.rows} == {"bicubic", "espcn"}
+    masks = {"centre": R.centre_mask(28, 12)}
+    inp = inpainting_comparison(clean, masks=masks, models={"vae": _vae()}, steps=2, restarts=1)
+    out = inp.outputs[("vae", "centre")]
+    assert np.array_equal(out[:, masks["centre"] == 1], clean[:, masks["centre"] == 1])
+    assert "ssim" not in inp.rows[0]  # on the hole only: PSNR
