@@ -33,7 +33,13 @@ from course_lib.torch_nn.checkpoint import (
 )
 from course_lib.torch_nn.datasets import fashion_mnist, normalize
 from course_lib.torch_nn.loop import History, RunConfig, StepContext, TrainStep, fit, set_seed
-from course_lib.torch_nn.tasks import Task, apply_common_options, register_task, write_param_digest
+from course_lib.torch_nn.tasks import (
+    Task,
+    apply_common_options,
+    positive_int,
+    register_task,
+    write_param_digest,
+)
 from course_lib.torch_nn.zoo import build_model
 
 __all__ = ["ClassifierStep", "TrainConfig", "evaluate", "predict"]
@@ -212,7 +218,8 @@ def evaluate(
 
 def _cnn_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=("fashion", "simple"), default="fashion")
-    p.add_argument("--width", type=int, help="FashionCNN width (channels of the first block)")
+    p.add_argument("--width", type=positive_int,
+                   help="FashionCNN width (channels of the first block)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
 
 

@@ -47,6 +47,8 @@ from course_lib.torch_nn.style_networks import OFFLINE_CHOICE, feature_network
 from course_lib.torch_nn.tasks import (
     Task,
     apply_common_options,
+    non_negative_float,
+    positive_int,
     register_task,
     thin,
     write_param_digest,
@@ -276,20 +278,21 @@ def fast_style_metrics(model: nn.Module, loss: StyleLoss, pictures: list[torch.T
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--width", type=int, help="channels at full resolution")
-    p.add_argument("--blocks", type=int, help="residual blocks")
+    p.add_argument("--width", type=positive_int, help="channels at full resolution")
+    p.add_argument("--blocks", type=positive_int, help="residual blocks")
     p.add_argument("--style", help=f"sample picture of the style (default {STYLE})")
     p.add_argument("--network", help=f"feature network (default {OFFLINE_CHOICE})")
-    p.add_argument("--style-weight", type=float)
-    p.add_argument("--content-weight", type=float)
-    p.add_argument("--tv-weight", type=float)
-    p.add_argument("--crop", type=int, help="side of the training crops")
-    p.add_argument("--crops", type=int, help="crops drawn, validation included")
-    p.add_argument("--val-size", type=int, help="validation crops")
-    p.add_argument("--patience", type=int)
-    p.add_argument("--gatys-steps", type=int, default=300,
+    p.add_argument("--style-weight", type=non_negative_float)
+    p.add_argument("--content-weight", type=non_negative_float)
+    p.add_argument("--tv-weight", type=non_negative_float)
+    p.add_argument("--crop", type=positive_int, help="side of the training crops")
+    p.add_argument("--crops", type=positive_int, help="crops drawn, validation included")
+    p.add_argument("--val-size", type=positive_int, help="validation crops")
+    p.add_argument("--patience", type=positive_int)
+    p.add_argument("--gatys-steps", type=positive_int, default=300,
                    help="Gatys' steps on each held-out picture for the final comparison")
-    p.add_argument("--eval-size", type=int, default=256, help="side of the held-out pictures")
+    p.add_argument("--eval-size", type=positive_int, default=256,
+                   help="side of the held-out pictures")
 
 
 def fast_style_config(args: argparse.Namespace) -> FastStyleConfig:

@@ -45,6 +45,9 @@ from course_lib.torch_nn.loop import (
 from course_lib.torch_nn.tasks import (
     Task,
     apply_common_options,
+    non_negative_int,
+    positive_float,
+    positive_int,
     register_task,
     thin,
     write_param_digest,
@@ -257,19 +260,23 @@ FINAL_NAMES = {"dcgan": "dcgan-fashion-mnist.pt", "cgan": "cgan-fashion-mnist.pt
 
 
 def _gan_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--latent-dim", type=int, help="size of the noise z")
-    p.add_argument("--width", type=int, help="generator width (channels at 14 x 14)")
-    p.add_argument("--d-width", type=int, help="discriminator width (default: --width)")
-    p.add_argument("--lr-g", type=float, help="generator learning rate (--lr sets both)")
-    p.add_argument("--lr-d", type=float, help="discriminator learning rate")
+    p.add_argument("--latent-dim", type=positive_int, help="size of the noise z")
+    p.add_argument("--width", type=positive_int, help="generator width (channels at 14 x 14)")
+    p.add_argument("--d-width", type=positive_int, help="discriminator width (default: --width)")
+    p.add_argument("--lr-g", type=positive_float, help="generator learning rate (--lr sets both)")
+    p.add_argument("--lr-d", type=positive_float, help="discriminator learning rate")
     p.add_argument("--loss", choices=LOSSES, help="the generator's loss")
     p.add_argument("--no-ema", action="store_true", help="sample from the last generator, "
                    "not the average of its weights")
-    p.add_argument("--val-size", type=int, help="validation pictures carved off the training set")
-    p.add_argument("--eval-samples", type=int, help="samples for the per-epoch validation FD")
-    p.add_argument("--patience", type=int, help="epochs without a better validation FD to stop")
-    p.add_argument("--snapshot-every", type=int, help="steps between pictures of fixed noise")
-    p.add_argument("--eval-n", type=int, default=10_000,
+    p.add_argument("--val-size", type=positive_int,
+                   help="validation pictures carved off the training set")
+    p.add_argument("--eval-samples", type=positive_int,
+                   help="samples for the per-epoch validation FD")
+    p.add_argument("--patience", type=positive_int,
+                   help="epochs without a better validation FD to stop")
+    p.add_argument("--snapshot-every", type=non_negative_int,
+                   help="steps between pictures of fixed noise")
+    p.add_argument("--eval-n", type=positive_int, default=10_000,
                    help="samples (and test pictures) for the final metrics")
 
 

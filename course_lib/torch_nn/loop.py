@@ -17,6 +17,7 @@ and the GANs (:mod:`course_lib.torch_nn.gan_training`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,12 @@ from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_checkpoint, save_checkpoint
 from course_lib.torch_nn.datasets import Batches
 
-__all__ = ["History", "KeepBest", "RunConfig", "StepContext", "TrainStep", "fit", "set_seed"]
+__all__ = ["History", "KeepBest", "RunConfig", "StepContext", "TrainStep", "TrainingDiverged",
+           "fit", "set_seed"]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite; the last checkpoint written before is kept."""
 
 
 def set_seed(seed: int) -> None:
@@ -414,6 +420,12 @@ class _Run:
         h = self.history
         floats = {k: float(v) for k, v in values.items()}  # .item(): one sync per step
         main = next(iter(floats.values()))
+        if not math.isfinite(main):  # stop before anything is saved from this step on
+            kept = (f"; the last checkpoint, {self.ckpt_dir / 'last.pt'}, is from before it"
+                    if self.ckpt_dir is not None and (self.ckpt_dir / "last.pt").exists() else "")
+            raise TrainingDiverged(
+                f"the training loss became {main} at step {self.step} (try a lower learning "
+                f"rate){kept}")
         h.lr.append(lr)
         h.step.append(self.step)
         h.loss.append(main)

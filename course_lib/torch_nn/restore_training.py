@@ -51,6 +51,9 @@ from course_lib.torch_nn.restore import (
 from course_lib.torch_nn.tasks import (
     Task,
     apply_common_options,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
     register_task,
     thin,
     write_param_digest,
@@ -426,21 +429,27 @@ def restore_metrics(kind: str, model: nn.Module, clean_uint8: torch.Tensor, *,
 
 def _arguments(p: argparse.ArgumentParser, kind: str) -> None:
     if kind == "denoise":
-        p.add_argument("--depth", type=int, help="convolution layers")
-        p.add_argument("--width", type=int, help="channels of the hidden layers")
-        p.add_argument("--sigma-max", type=float, help="largest training noise, 0..255 scale")
+        p.add_argument("--depth", type=positive_int, help="convolution layers")
+        p.add_argument("--width", type=positive_int, help="channels of the hidden layers")
+        p.add_argument("--sigma-max", type=non_negative_float,
+                       help="largest training noise, 0..255 scale")
     elif kind == "sr2x":
-        p.add_argument("--widths", type=int, nargs=2, help="channels of the two hidden layers")
+        p.add_argument("--widths", type=positive_int, nargs=2,
+                       help="channels of the two hidden layers")
     else:
-        p.add_argument("--width", type=int, help="U-Net channels at full resolution")
-        p.add_argument("--d-width", type=int, help="PatchGAN channels")
-        p.add_argument("--gan-weight", type=float, help="adversarial term's weight (0: L1 only)")
-        p.add_argument("--l1-weight", type=float, help="L1 term's weight (lambda)")
+        p.add_argument("--width", type=positive_int, help="U-Net channels at full resolution")
+        p.add_argument("--d-width", type=positive_int, help="PatchGAN channels")
+        p.add_argument("--gan-weight", type=non_negative_float,
+                       help="adversarial term's weight (0: L1 only)")
+        p.add_argument("--l1-weight", type=non_negative_float, help="L1 term's weight (lambda)")
     if kind != "pix2pix":
-        p.add_argument("--patches", type=int, help="natural 28 x 28 training patches")
-    p.add_argument("--val-size", type=int, help="validation pictures carved off the training set")
-    p.add_argument("--patience", type=int, help="epochs without a better validation to stop")
-    p.add_argument("--eval-n", type=int, default=500, help="test pictures for the final line")
+        p.add_argument("--patches", type=non_negative_int, help="natural 28 x 28 training patches")
+    p.add_argument("--val-size", type=positive_int,
+                   help="validation pictures carved off the training set")
+    p.add_argument("--patience", type=positive_int,
+                   help="epochs without a better validation to stop")
+    p.add_argument("--eval-n", type=positive_int, default=500,
+                   help="test pictures for the final line")
 
 
 def restore_config(args: argparse.Namespace, kind: str) -> RestoreConfig:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +32,13 @@ __all__ = [
     "Task",
     "apply_common_options",
     "common_arguments",
+    "device_name",
     "format_metrics",
+    "non_negative_float",
+    "non_negative_int",
     "params_digest",
+    "positive_float",
+    "positive_int",
     "register_task",
     "thin",
     "write_param_digest",
@@ -68,26 +75,81 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+# argparse types: a bad value is one line, "error: argument --x: ...", and exit status 2
+
+
+def _int(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts: epochs, steps, pictures, channels)."""
+    return _int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (seeds, optional counts where 0 means none)."""
+    return _int(text, 0)
+
+
+def _float(text: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number {'> 0' if positive else '>= 0'}, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (learning rates)."""
+    return _float(text, True)
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (weights of loss terms)."""
+    return _float(text, False)
+
+
+_DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)")
+
+
+def device_name(text: str) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``mps``; whether it is present is checked on use."""
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
 def common_arguments(p: argparse.ArgumentParser) -> None:
     """The options every task takes."""
     p.add_argument("--profile", choices=course_profile.PROFILES, default=None,
                    help="preset (default: $COURSE_PROFILE, else 'default')")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int, help="stop after N training steps")
-    p.add_argument("--batch-size", type=int, help="pictures per step and per process")
-    p.add_argument("--lr", type=float, help="(peak) learning rate")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--max-steps", type=positive_int, help="stop after N training steps")
+    p.add_argument("--batch-size", type=positive_int, help="pictures per step and per process")
+    p.add_argument("--lr", type=positive_float, help="(peak) learning rate")
+    p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--fake-data", action="store_true", help="random pictures, no data set needed")
-    p.add_argument("--train-limit", type=int, help="train on the first N pictures")
+    p.add_argument("--train-limit", type=positive_int, help="train on the first N pictures")
     p.add_argument("--out", type=Path, help="folder for checkpoints (last.pt, and the final model)")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--checkpoint-every", type=non_negative_int, help="steps between checkpoints")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint")
     p.add_argument("--eval-only", action="store_true",
                    help="only evaluate --checkpoint (default: the shipped checkpoint)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint for --eval-only")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--device", type=device_name,
+                   help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--write-param-digests", action="store_true",
                    help="each process writes the SHA-256 of its parameters to "

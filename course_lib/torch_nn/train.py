@@ -23,6 +23,8 @@ that scripts can parse. Every task trains with the one loop,
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -44,7 +46,7 @@ from course_lib.torch_nn.classifier import (
     predict,
     run_cnn,
 )
-from course_lib.torch_nn.loop import History, fit, set_seed
+from course_lib.torch_nn.loop import History, TrainingDiverged, fit, set_seed
 from course_lib.torch_nn.tasks import (
     TASKS,
     Task,
@@ -89,12 +91,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    device, created_group = dev.init_distributed(dev.get_device(args.device))
+    """Run a task; 0 on success, 2 for a bad request (one line on stderr), 1 if training diverged.
+
+    Options are checked by argparse (positive counts, finite rates, known
+    device names: ``error: argument --x: ...`` and exit status 2); a
+    ``ValueError`` raised later for an inconsistent request (a device that is
+    not present, an option that does not apply to the model) is printed the
+    same way, without a traceback unless ``$COURSE_TRACEBACK`` is set.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"{parser.prog} {args.task}"
+    try:
+        device, created_group = dev.init_distributed(dev.get_device(args.device))
+    except ValueError as err:
+        parser.error(str(err))
     try:
         metrics = TASKS[args.task].run(args, device)
         if metrics is not None:
             print(format_metrics(metrics), flush=True)
+    except TrainingDiverged as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    except ValueError as err:
+        if os.environ.get("COURSE_TRACEBACK"):
+            raise
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
     finally:
         if created_group:
             torch.distributed.destroy_process_group()

@@ -45,6 +45,9 @@ from course_lib.torch_nn.loop import (
 from course_lib.torch_nn.tasks import (
     Task,
     apply_common_options,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
     register_task,
     thin,
     write_param_digest,
@@ -249,16 +252,22 @@ def vae_metrics(vae: nn.Module, x: torch.Tensor, *, k: int = 100, seed: int = 0,
 def _vae_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=sorted(MODELS), default="conv",
                    help="convolutional or fully connected encoder and decoder")
-    p.add_argument("--latent-dim", type=int, help="size of z")
-    p.add_argument("--width", type=int, help="conv VAE: channels at 28 x 28")
-    p.add_argument("--hidden", type=int, help="MLP VAE: hidden units")
-    p.add_argument("--beta", type=float, help="weight of the KL term (1: the ELBO)")
-    p.add_argument("--warmup-steps", type=int, help="steps of linear KL warm-up (0: none)")
-    p.add_argument("--free-bits", type=float, help="nats per latent dimension not penalised")
-    p.add_argument("--val-size", type=int, help="validation pictures carved off the training set")
-    p.add_argument("--patience", type=int, help="epochs without a better validation -ELBO to stop")
-    p.add_argument("--k", type=int, default=100, help="importance samples of the final NLL")
-    p.add_argument("--eval-n", type=int, default=10_000, help="test pictures for the final line")
+    p.add_argument("--latent-dim", type=positive_int, help="size of z")
+    p.add_argument("--width", type=positive_int, help="conv VAE: channels at 28 x 28")
+    p.add_argument("--hidden", type=positive_int, help="MLP VAE: hidden units")
+    p.add_argument("--beta", type=non_negative_float, help="weight of the KL term (1: the ELBO)")
+    p.add_argument("--warmup-steps", type=non_negative_int,
+                   help="steps of linear KL warm-up (0: none)")
+    p.add_argument("--free-bits", type=non_negative_float,
+                   help="nats per latent dimension not penalised")
+    p.add_argument("--val-size", type=positive_int,
+                   help="validation pictures carved off the training set")
+    p.add_argument("--patience", type=positive_int,
+                   help="epochs without a better validation -ELBO to stop")
+    p.add_argument("--k", type=positive_int, default=100,
+                   help="importance samples of the final NLL")
+    p.add_argument("--eval-n", type=positive_int, default=10_000,
+                   help="test pictures for the final line")
 
 
 def vae_config(args: argparse.Namespace) -> VAEConfig:

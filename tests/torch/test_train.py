@@ -212,3 +212,69 @@ def test_format_metrics():
 def test_compile_runs(fake):
     _, h = run(tiny_config(max_steps=2, compile=True), fake)
     assert len(h.loss) == 2
+
+
+# ---------------------------------------------------------------------------
+# Nonsense on the command line: one line and exit status 2; a diverging run stops
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cnn", "--max-steps", "0"], "--max-steps: must be >= 1, got 0"),
+    (["cnn", "--max-steps", "-1"], "--max-steps: must be >= 1, got -1"),
+    (["cnn", "--epochs", "0"], "--epochs: must be >= 1"),
+    (["cnn", "--lr", "nan"], "--lr: must be a finite number > 0, got nan"),
+    (["cnn", "--lr", "0"], "--lr: must be a finite number > 0"),
+    (["cnn", "--width", "0"], "--width: must be >= 1"),
+    (["cnn", "--batch-size", "two"], "--batch-size: expected an integer, got 'two'"),
+    (["cnn", "--device", "tpu"], "--device: expected cpu, cuda, cuda:N or mps, got 'tpu'"),
+    (["dcgan", "--lr-d", "inf"], "--lr-d: must be a finite number > 0"),
+    (["vae", "--beta", "-1"], "--beta: must be a finite number >= 0"),
+    (["pix2pix", "--gan-weight", "-0.5"], "--gan-weight: must be a finite number >= 0"),
+    (["denoise", "--depth", "0"], "--depth: must be >= 1"),
+])
+def test_nonsense_options_are_one_line_and_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train.main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_zero_is_allowed_where_it_means_none():
+    args = train.build_parser().parse_args(["vae", "--warmup-steps", "0", "--free-bits", "0"])
+    assert args.warmup_steps == 0 and args.free_bits == 0.0
+    assert train.build_parser().parse_args(["denoise", "--patches", "0"]).patches == 0
+
+
+def test_a_device_that_is_absent_and_an_option_that_does_not_apply_are_one_line(capsys):
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as exc:
+            train.main(["cnn", "--device", "cuda", "--fake-data", "--max-steps", "1"])
+        assert exc.value.code == 2 and "CUDA is not available" in capsys.readouterr().err
+    code = train.main(["vae", "--model", "mlp", "--width", "8", "--fake-data", "--max-steps", "1",
+                       "--profile", "smoke", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--width does not apply to the mlp VAE" in err and "Traceback" not in err
+
+
+def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint(fake, tmp_path):
+    from course_lib.torch_nn.loop import TrainingDiverged
+
+    cfg = tiny_config(checkpoint_dir=str(tmp_path), checkpoint_every=3, epochs=1)
+    calls = {"n": 0}
+
+    def poison(step, model, loss):  # after step 4, every weight is NaN: step 5's loss is NaN
+        if step == 4:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("nan"))
+
+    set_seed(0)
+    model = build_model(cfg.model, **cfg.model_kwargs)
+    with pytest.raises(TrainingDiverged, match=r"became nan at step 5.*last\.pt"):
+        fit(model, fake[0], config=cfg, device=CPU, callback=poison)
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["step"] == 3  # the checkpoint of step 3, written before the loss went bad
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+    del calls
