@@ -25,9 +25,8 @@ from course_lib import profile as course_profile
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.augment import Augment
 from course_lib.torch_nn.checkpoint import (
-    load_checkpoint,
+    load_model,
     load_pretrained,
-    model_from_checkpoint,
     save_checkpoint,
     unwrap,
 )
@@ -235,8 +234,7 @@ def cnn_config(args: argparse.Namespace) -> TrainConfig:
 
 def _cnn_eval_only(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     if args.checkpoint is not None:
-        state = load_checkpoint(args.checkpoint)
-        model = model_from_checkpoint(state).to(device).eval()
+        model, state = load_model(args.checkpoint, device=device)
         cfg = TrainConfig.from_dict(state["config"])
         test_limit, seed = cfg.test_limit, cfg.seed  # the test set the run evaluated on
     else:

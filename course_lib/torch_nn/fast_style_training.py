@@ -30,7 +30,7 @@ from course_lib import profile as course_profile
 from course_lib import registry
 from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.augment import random_hflip
-from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import train_val_split
 from course_lib.torch_nn.fast_style import StyleLoss
 from course_lib.torch_nn.loop import (
@@ -326,9 +326,7 @@ def _final(model: nn.Module, cfg: FastStyleConfig, args: argparse.Namespace,
 def run_fast_style(args: argparse.Namespace, device: torch.device) -> dict[str, Any] | None:
     if args.eval_only:
         if args.checkpoint is not None:
-            state = load_checkpoint(args.checkpoint)
-            model = build_model(state["config"]["model"], **state["config"]["model_kwargs"])
-            model.load_state_dict(state["model"])
+            model, state = load_model(args.checkpoint)
             saved = state.get("extra", {}).get("train_config", {})
         else:
             model = load_pretrained("fast-style")

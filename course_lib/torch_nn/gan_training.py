@@ -29,7 +29,7 @@ from torch import nn
 
 from course_lib import profile as course_profile
 from course_lib.torch_nn import device as dev
-from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import fashion_mnist, to_signed, train_val_split
 from course_lib.torch_nn.features import classifier_features, feature_classifier
 from course_lib.torch_nn.gan import GAN, Generator, sample_images
@@ -313,10 +313,7 @@ def _final_metrics(G: Generator, args, cfg_seed: int, test_limit, device) -> dic
 
 def _eval_only(args: argparse.Namespace, device: torch.device, kind: str) -> dict[str, Any]:
     if args.checkpoint is not None:
-        state = load_checkpoint(args.checkpoint)
-        G = build_model(state["config"]["model"], **state["config"]["model_kwargs"])
-        G.load_state_dict(state["model"])
-        G = G.to(device).eval()
+        G, _ = load_model(args.checkpoint, device=device)
     else:
         G = load_pretrained(kind, device=device)
     return _final_metrics(G, args, 0, None, device)

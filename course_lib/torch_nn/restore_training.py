@@ -30,7 +30,7 @@ from torch import nn
 from course_lib import profile as course_profile
 from course_lib.data import sample_image
 from course_lib.torch_nn import device as dev
-from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import fashion_mnist, to_unit, train_val_split
 from course_lib.torch_nn.loop import (
     History,
@@ -491,10 +491,7 @@ def _load(args: argparse.Namespace, kind: str, device: torch.device) -> nn.Modul
         if kind == "pix2pix" and getattr(args, "gan_weight", None) == 0:
             name = "pix2pix-l1"
         return load_pretrained(name, device=device)
-    state = load_checkpoint(args.checkpoint)
-    model = build_model(state["config"]["model"], **state["config"]["model_kwargs"])
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
+    return load_model(args.checkpoint, device=device)[0]
 
 
 def run_restore(args: argparse.Namespace, device: torch.device, kind: str) -> dict[str, Any] | None:

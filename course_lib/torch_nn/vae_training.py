@@ -31,7 +31,7 @@ from torch import nn
 from course_lib import profile as course_profile
 from course_lib.data import binarize
 from course_lib.torch_nn import device as dev
-from course_lib.torch_nn.checkpoint import load_checkpoint, load_pretrained, save_checkpoint
+from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import fashion_mnist, train_val_split
 from course_lib.torch_nn.loop import (
     History,
@@ -298,10 +298,7 @@ def _test_metrics(vae: nn.Module, args: argparse.Namespace, limit: int | None) -
 def run_vae(args: argparse.Namespace, device: torch.device) -> dict[str, Any] | None:
     if args.eval_only:
         if args.checkpoint is not None:
-            state = load_checkpoint(args.checkpoint)
-            vae = build_model(state["config"]["model"], **state["config"]["model_kwargs"])
-            vae.load_state_dict(state["model"])
-            vae = vae.to(device).eval()
+            vae, _ = load_model(args.checkpoint, device=device)
         else:
             vae = load_pretrained("vae", device=device)
         return _test_metrics(vae, args, None)

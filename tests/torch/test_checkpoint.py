@@ -11,7 +11,9 @@ import torch
 from course_lib import registry
 from course_lib.torch_nn.checkpoint import (
     CheckpointError,
+    digest_path,
     load_checkpoint,
+    load_model,
     load_pretrained,
     save_checkpoint,
     unwrap,
@@ -151,3 +153,111 @@ def test_load_pretrained_rebuilds_and_verifies(shipped, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="shipped checkpoint 'cnn'.*checksum mismatch"):
         load_pretrained("cnn", directory=tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# One error type for every bad file, and digests checked by default (issue 16, section 2)
+# ---------------------------------------------------------------------------
+
+
+def _record(path):
+    """Write the digest file save_checkpoint would have written, for a hand-made checkpoint."""
+    digest_path(path).write_text(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+
+
+def test_save_records_the_digest_and_load_checks_it(saved):
+    path = saved[0]
+    recorded = digest_path(path).read_text().split()
+    assert recorded == [hashlib.sha256(path.read_bytes()).hexdigest(), path.name]
+    load_checkpoint(path)  # verified against the recorded digest
+    digest_path(path).unlink()
+    with pytest.raises(CheckpointError, match="no recorded digest"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, verify=False)["step"] == 1
+
+
+def test_every_single_byte_flip_is_refused(saved):
+    path = saved[0]
+    good = path.read_bytes()
+    for offset in range(0, len(good), max(1, len(good) // 40)):
+        bad = bytearray(good)
+        bad[offset] ^= 0xFF
+        path.write_bytes(bytes(bad))
+        with pytest.raises(CheckpointError, match=str(path)):
+            load_checkpoint(path)
+    path.write_bytes(good)
+    load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"model: 1\nconfig: 2\n", b"\x00" * 64])
+def test_empty_text_and_zero_files_raise_checkpoint_error(tmp_path, content):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    _record(path)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError):
+        load_model(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model": [1, 2]}, "'model' must be a state dict"),
+    ({"model": None}, "'model' must be a state dict"),
+    ({"config": ["fashion"]}, "'config' must be a dict"),
+    ({"config": {"model": "fashion", "model_kwargs": [4]}}, "'config' must be a dict"),
+    ({"optimizer": [0.1]}, "'optimizer' must be a dict"),
+    ({"step": "3"}, "'step' must be an int"),
+])
+def test_keys_of_the_wrong_type_raise_checkpoint_error(saved, change, message):
+    path = saved[0]
+    state = torch.load(path, weights_only=True)
+    state.update(change)
+    torch.save(state, path)
+    _record(path)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_states_that_do_not_fit_raise_checkpoint_error(saved):
+    path, model, opt, _ = saved
+    state = torch.load(path, weights_only=True)
+    state["optimizer"] = {"state": {}, "param_groups": "sgd"}
+    torch.save(state, path)
+    _record(path)
+    with pytest.raises(CheckpointError, match="optimizer state does not fit SGD"):
+        load_checkpoint(path, model=model, optimizer=opt)
+    state["config"] = {"model": "no-such-model", "model_kwargs": {}}
+    torch.save(state, path)
+    _record(path)
+    with pytest.raises(CheckpointError, match="does not rebuild its model"):
+        load_model(path)
+    state["config"] = {"model": "fashion", "model_kwargs": {"width": "four"}}
+    torch.save(state, path)
+    _record(path)
+    with pytest.raises(CheckpointError, match="does not rebuild its model"):
+        load_model(path)
+
+
+def test_load_model_rebuilds_and_shipped_files_verify_against_the_registry(saved):
+    path, model, _, _ = saved
+    rebuilt, state = load_model(path)
+    assert isinstance(rebuilt, FashionCNN) and not rebuilt.training and state["step"] == 1
+    for a, b in zip(model.state_dict().values(), rebuilt.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    shipped = registry.verify_checkpoint("cnn")
+    assert not digest_path(shipped).exists()
+    assert load_checkpoint(shipped)["config"]["model"]  # the registry's digest is the record
+
+
+def test_the_command_line_says_one_line_for_a_bad_checkpoint(tmp_path, capsys):
+    from course_lib.torch_nn import train
+
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    assert train.main(["cnn", "--eval-only", "--checkpoint", str(path), "--fake-data"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read checkpoint" in err and str(path) in err and "Traceback" not in err
+    code = train.main(["cnn", "--fake-data", "--max-steps", "1", "--resume", str(path),
+                       "--profile", "smoke", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read checkpoint" in err and "Traceback" not in err
