@@ -19,6 +19,14 @@ times receives one contribution per use, which is the multivariable chain rule.
 >>> c.backward()
 >>> a.grad, b.grad            # dc/da = b, dc/db = a + 3 b^2
 (2.0, 8.0)
+
+Where plain floats would raise a bare ``ZeroDivisionError`` or
+``OverflowError``, or overflow silently to ``inf``, the engine raises a
+``ValueError`` that names the operation: ``1 / Value(0)``, ``Value(0) ** -1``,
+the backward of ``Value(0) ** 0.5`` (an infinite derivative),
+``Value(1000).exp()``, ``Value(1e308) * 10`` and a gradient that overflows.
+A wrong type (``Value("3")``, ``a ** Value(2)``) is an ``InputTypeError``,
+both a ``ValueError`` and a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,20 @@ import math
 import numbers
 from collections.abc import Callable
 
+from course_lib.numpy_nn._validate import InputTypeError
+
 Number = int | float
+
+
+def _finite(data: float, op: str) -> float:
+    """``data`` if finite; otherwise a ValueError naming the operation ``op`` that overflowed.
+
+    Python's float arithmetic overflows silently to inf for ``+`` and ``*``
+    (``1e308 * 10``) and loudly for ``**`` and ``math.exp``: both become this one error.
+    """
+    if not math.isfinite(data):
+        raise ValueError(f"{op} overflows: the result {data} is not a finite float")
+    return data
 
 
 class Value:
@@ -45,9 +66,11 @@ class Value:
         self, data: Number, _prev: tuple[Value, ...] = (), _op: str = "", label: str = ""
     ) -> None:
         if isinstance(data, Value):
-            raise TypeError("Value(Value(...)) is not allowed: use the Value itself")
+            raise InputTypeError("Value(Value(...)) is not allowed: use the Value itself")
         if isinstance(data, bool) or not isinstance(data, numbers.Real):
-            raise TypeError(f"Value needs a real number, got {data!r} ({type(data).__name__})")
+            raise InputTypeError(f"Value needs a real number, got {data!r} ({type(data).__name__})")
+        if not math.isfinite(data):
+            raise ValueError(f"Value needs a finite number, got {data!r}")
         self.data = float(data)
         self.grad = 0.0
         self._backward: Callable[[], None] = lambda: None  # a leaf has nothing to propagate to
@@ -59,7 +82,8 @@ class Value:
 
     def __add__(self, other: Value | Number) -> Value:
         other = _wrap(other)
-        out = Value(self.data + other.data, (self, other), "+")
+        data = _finite(self.data + other.data, f"{self.data} + {other.data}")
+        out = Value(data, (self, other), "+")
 
         def _backward() -> None:  # d(a + b)/da = d(a + b)/db = 1
             self.grad += out.grad
@@ -70,7 +94,8 @@ class Value:
 
     def __mul__(self, other: Value | Number) -> Value:
         other = _wrap(other)
-        out = Value(self.data * other.data, (self, other), "*")
+        data = _finite(self.data * other.data, f"{self.data} * {other.data}")
+        out = Value(data, (self, other), "*")
 
         def _backward() -> None:  # d(a b)/da = b, d(a b)/db = a
             self.grad += other.data * out.grad
@@ -80,19 +105,30 @@ class Value:
         return out
 
     def __pow__(self, exponent: Number) -> Value:
-        if isinstance(exponent, Value) or not isinstance(exponent, numbers.Real):
-            raise TypeError(
-                f"Value ** exponent needs a plain number exponent, got {type(exponent).__name__}; "
-                "for a Value exponent write (exponent * base.log()).exp()"
+        if isinstance(exponent, (Value, bool)) or not isinstance(exponent, numbers.Real):
+            raise InputTypeError(
+                f"Value ** exponent needs a plain number exponent, got {exponent!r} "
+                f"({type(exponent).__name__}); for a Value exponent write "
+                "(exponent * base.log()).exp()"
             )
-        k = float(exponent)
-        if self.data < 0 and not k.is_integer():
-            raise ValueError(f"({self.data}) ** {k}: a negative base needs an integer exponent")
-        out = Value(self.data**k, (self,), f"**{exponent:g}")
+        if not math.isfinite(exponent):
+            raise ValueError(f"Value ** exponent needs a finite exponent, got {exponent!r}")
+        k, a = float(exponent), self.data
+        op = f"({a}) ** {k:g}"
+        if a < 0 and not k.is_integer():
+            raise ValueError(f"{op}: a negative base needs an integer exponent")
+        if a == 0 and k < 0:
+            raise ValueError(f"{op}: zero to a negative power is a division by zero")
+        out = Value(_finite(_power(a, k, op), op), (self,), f"**{exponent:g}")
 
         def _backward() -> None:  # d(a^k)/da = k a^(k-1); a^0 = 1 is constant, even at a = 0
-            if k != 0:
-                self.grad += k * self.data ** (k - 1) * out.grad
+            if k == 0:
+                return
+            if a == 0 and k < 1:  # k a^(k-1) with a negative power of 0: infinite
+                raise ValueError(
+                    f"backward of {op}: the derivative {k:g} * 0 ** ({k - 1:g}) is infinite"
+                )
+            self.grad += _finite(k * _power(a, k - 1, op) * out.grad, f"backward of {op}")
 
         out._backward = _backward
         return out
@@ -119,17 +155,24 @@ class Value:
         return out
 
     def exp(self) -> Value:
-        out = Value(math.exp(self.data), (self,), "exp")
+        op = f"exp({self.data})"
+        try:
+            e = math.exp(self.data)
+        except OverflowError:
+            raise ValueError(
+                f"{op} overflows: exp(a) is larger than the largest float for a > 709.78"
+            ) from None
+        out = Value(e, (self,), "exp")
 
         def _backward() -> None:  # d e^a/da = e^a, the output itself
-            self.grad += out.data * out.grad
+            self.grad += _finite(out.data * out.grad, f"backward of {op}")
 
         out._backward = _backward
         return out
 
     def log(self) -> Value:
         if self.data <= 0:
-            raise ValueError(f"log of a non-positive number: {self.data}")
+            raise ValueError(f"log of a non-positive number: log({self.data}) is undefined")
         out = Value(math.log(self.data), (self,), "log")
 
         def _backward() -> None:  # d log(a)/da = 1/a
@@ -148,7 +191,9 @@ class Value:
         return self + (-_wrap(other))
 
     def __truediv__(self, other: Value | Number) -> Value:  # a / b = a * b^-1
-        return self * _wrap(other) ** -1
+        other = _wrap(other)
+        _check_divisor(self.data, other.data)
+        return self * other**-1
 
     # Python tries these when the left operand is a plain number: 2 * a, 1 - a, 1 / a.
     def __radd__(self, other: Number) -> Value:  # other + self
@@ -161,7 +206,9 @@ class Value:
         return _wrap(other) + (-self)
 
     def __rtruediv__(self, other: Number) -> Value:  # other / self
-        return _wrap(other) * self**-1
+        other = _wrap(other)
+        _check_divisor(other.data, self.data)
+        return other * self**-1
 
     # ------------------------------------------------------------------ backpropagation
 
@@ -175,11 +222,27 @@ class Value:
         self.grad = 1.0  # d self / d self
         for node in reversed(topo):  # outputs before inputs
             node._backward()
+            for child in node._prev:  # a product of large local derivatives can overflow
+                _finite(child.grad, f"backward of {node._op!r} (the gradient of its input)")
 
     def __repr__(self) -> str:
         name = f"{self.label}: " if self.label else ""
         op = f", op={self._op!r}" if self._op else ""
         return f"Value({name}data={self.data:.6g}, grad={self.grad:.6g}{op})"
+
+
+def _power(a: float, k: float, op: str) -> float:
+    """``a ** k`` for a real result; Python's OverflowError becomes a ValueError naming ``op``."""
+    try:
+        return a**k
+    except OverflowError:
+        raise ValueError(f"{op} overflows: the result is larger than the largest float") from None
+
+
+def _check_divisor(a: float, b: float) -> None:
+    """Raise a ValueError for ``a / 0``, named as the division it is (not as ``0 ** -1``)."""
+    if b == 0:
+        raise ValueError(f"division by zero: {a} / {b}")
 
 
 def _wrap(x: Value | Number) -> Value:

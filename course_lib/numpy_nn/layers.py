@@ -21,7 +21,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from course_lib.numpy_nn import init as nn_init
-from course_lib.numpy_nn._validate import IntPair, as_int, as_pair, check_at_least
+from course_lib.numpy_nn._validate import (
+    IntPair,
+    as_array,
+    as_dout,
+    as_input,
+    as_int,
+    as_pair,
+    as_real,
+    check_at_least,
+)
 from course_lib.numpy_nn.functional import activations as A
 from course_lib.numpy_nn.functional.conv import conv2d_backward, conv2d_forward
 from course_lib.numpy_nn.functional.linear import linear_backward, linear_forward
@@ -79,6 +88,11 @@ def _init_params(
     return Parameter(w, name="weight"), Parameter(b, name="bias")
 
 
+def _zero_bias(n: int, weight: Parameter) -> np.ndarray:
+    """The bias of a layer built with ``bias=False``: zeros in the weight's dtype."""
+    return np.zeros(n, weight.dtype)
+
+
 def _positive(value: object, name: str) -> int:
     v = as_int(value, name)
     if v < 1:
@@ -120,10 +134,10 @@ class Linear(Module):
         self.cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
+        x = as_array(x, "x")
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self!r} expects input (N, {self.in_features}), got shape {x.shape}")
-        b = self.bias.data if self.bias is not None else np.zeros(self.out_features, x.dtype)
+        b = self.bias.data if self.bias is not None else _zero_bias(self.out_features, self.weight)
         out, self.cache = linear_forward(x, self.weight.data, b)
         return out
 
@@ -175,12 +189,12 @@ class Conv2d(Module):
         self.cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
+        x = as_array(x, "x")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"{self!r} expects input (N, {self.in_channels}, H, W), got shape {x.shape}"
             )
-        b = self.bias.data if self.bias is not None else np.zeros(self.out_channels, x.dtype)
+        b = self.bias.data if self.bias is not None else _zero_bias(self.out_channels, self.weight)
         out, self.cache = conv2d_forward(
             x, self.weight.data, b, stride=self.stride, padding=self.padding, dilation=self.dilation
         )
@@ -237,6 +251,7 @@ class AvgPool2d(_Pool2d):
 
 class FlattenCache(NamedTuple):
     x_shape: tuple[int, ...]  # (N, C, H, W) or any (N, ...)
+    dtype: np.dtype  # the float dtype the forward computed in
 
 
 class Flatten(Module):
@@ -247,18 +262,17 @@ class Flatten(Module):
         self.cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
+        x = as_array(x, "x")
         if x.ndim < 2:
             raise ValueError(f"Flatten expects input (N, ...) with at least 2 axes, got {x.shape}")
-        self.cache = FlattenCache(x.shape)
+        x = as_input(x, "x")
+        self.cache = FlattenCache(x.shape, x.dtype)
         return x.reshape(x.shape[0], -1)  # (N, C*H*W)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        (x_shape,) = self._require_cache()
-        dout = np.asarray(dout)
+        x_shape, dtype = self._require_cache()
         expected = (x_shape[0], math.prod(x_shape[1:]))
-        if dout.shape != expected:
-            raise ValueError(f"dout has shape {dout.shape}, expected {expected} (Flatten output)")
+        dout = as_dout(dout, expected, dtype, "Flatten.forward")
         return dout.reshape(x_shape)  # (N, C, H, W)
 
 
@@ -305,7 +319,8 @@ class LeakyReLU(_Activation):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        # checked here, not at the first forward pass: LeakyReLU("x") must not construct
+        self.negative_slope = as_real(negative_slope, "negative_slope")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, self.cache = A.leaky_relu_forward(x, negative_slope=self.negative_slope)
@@ -317,6 +332,8 @@ class LeakyReLU(_Activation):
 
 class DropoutCache(NamedTuple):
     mask: np.ndarray | None  # 0 or 1/(1-p) per element; None in eval mode (identity)
+    x_shape: tuple[int, ...]  # the input's shape, which dout must have in both modes
+    dtype: np.dtype  # the float dtype of the output
 
 
 class Dropout(Module):
@@ -341,24 +358,23 @@ class Dropout(Module):
         self.cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
+        x = as_input(x, "x")
         if not self.training:
-            self.cache = DropoutCache(None)
+            self.cache = DropoutCache(None, x.shape, x.dtype)
             return x.copy()
         keep = self.rng.random(x.shape) >= self.p  # True with probability 1 - p
         scale = 0.0 if self.p == 1 else 1 / (1 - self.p)  # p = 1 drops everything
-        mask = keep.astype(np.result_type(x.dtype, np.float32)) * scale
-        self.cache = DropoutCache(mask)
+        mask = keep.astype(x.dtype) * scale
+        self.cache = DropoutCache(mask, x.shape, x.dtype)
         return x * mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        (mask,) = self._require_cache()
-        dout = np.asarray(dout)
+        mask, x_shape, dtype = self._require_cache()
+        # the identity in eval mode still checks dout: a wrong shape is a bug either way
+        dout = as_dout(dout, x_shape, dtype, "Dropout.forward")
         if mask is None:
             return dout.copy()
-        if dout.shape != mask.shape:
-            raise ValueError(f"dout has shape {dout.shape}, expected {mask.shape} (Dropout output)")
-        return (dout * mask).astype(mask.dtype, copy=False)
+        return (dout * mask).astype(dtype, copy=False)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

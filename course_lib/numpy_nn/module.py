@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.numpy_nn._validate import as_float_array, float_dtype
+from course_lib.numpy_nn._validate import as_array, float_dtype
 
 
 class Parameter:
@@ -45,7 +45,7 @@ class Parameter:
     """
 
     def __init__(self, data: Any, name: str | None = None) -> None:
-        arr = np.asarray(data)
+        arr = as_array(data, f"Parameter {name!r} data" if name else "Parameter data")
         self._data = np.array(arr, dtype=float_dtype(arr), copy=True)
         self._grad = np.zeros_like(self._data)
         self._has_grad = False
@@ -95,12 +95,17 @@ class Parameter:
         self._has_grad = False
 
     def _checked(self, value: Any, what: str) -> np.ndarray:
-        value = np.asarray(value)
+        """``value`` as real numbers of the parameter's shape, cast to its dtype.
+
+        NaN and inf are let through: a diverging run is the optimiser's to
+        report, and the next forward pass refuses the parameter anyway.
+        """
+        value = as_array(value, f"{what} for {self!r}")
         if value.shape != self.shape:
             raise ValueError(
                 f"{what} of shape {value.shape} does not match {self!r} (shape {self.shape})"
             )
-        return as_float_array(value, self.dtype)
+        return value.astype(self.dtype, copy=False)
 
     def __repr__(self) -> str:
         name = f"{self.name!r}, " if self.name else ""

@@ -7,6 +7,10 @@ correction, so both libraries follow the same trajectory to round-off. Per-param
 state lives in ``opt.state[p]`` under torch's names (``"momentum_buffer"``,
 ``"square_avg"``, ``"exp_avg"``, ...).
 
+Every setting is checked at construction: a real, finite number (``lr=None``
+or ``lr="0.1"`` is a ``ValueError`` saying so), ``>= 0`` where torch requires
+it, with torch's messages; ``betas`` a pair in ``[0, 1)``; flags ``True`` or ``False``.
+
 ``step()`` refuses to run while any parameter has received no gradient since
 construction or the last ``zero_grad()`` (see :attr:`Parameter.has_grad`): a
 forgotten ``backward()`` raises instead of silently updating with zeros.
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from course_lib.numpy_nn._validate import InputTypeError, as_bool, as_real
 from course_lib.numpy_nn.module import Module, Parameter
 
 
@@ -76,11 +81,36 @@ class Optimizer:
         return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
 
 
-def _at_least_zero(**values: float) -> None:
+def _at_least_zero(**values: object) -> dict[str, float]:
+    """Each setting as a finite float ``>= 0``, with torch's messages for a negative one.
+
+    A wrong type (``lr=None``, ``lr="0.1"``) is a ValueError too, not the
+    TypeError of comparing it with 0. Returns the settings as floats.
+    """
     names = {"lr": "learning rate", "eps": "epsilon value"}
+    out = {}
     for name, v in values.items():
+        v = as_real(v, name)
         if not 0.0 <= v:
-            raise ValueError(f"Invalid {names.get(name, name + ' value')}: {v}")
+            what = names.get(name, name + " value")
+            raise ValueError(f"Invalid {what}: {v} (expected {name} >= 0)")
+        out[name] = v
+    return out
+
+
+def _betas(betas: object) -> tuple[float, float]:
+    """Adam's ``(beta1, beta2)``: a pair of real numbers in ``[0, 1)``."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise InputTypeError(
+            f"betas must be a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}"
+        )
+    pair = (as_real(betas[0], "betas[0]"), as_real(betas[1], "betas[1]"))
+    for i, beta in enumerate(pair):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(
+                f"Invalid beta parameter at index {i}: {beta} (expected 0 <= beta < 1)"
+            )
+    return pair
 
 
 class SGD(Optimizer):
@@ -104,12 +134,13 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        _at_least_zero(lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
+        h = _at_least_zero(lr=lr, momentum=momentum, weight_decay=weight_decay)
+        dampening, nesterov = as_real(dampening, "dampening"), as_bool(nesterov, "nesterov")
+        if nesterov and (h["momentum"] <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params)
-        self.lr, self.momentum, self.dampening = lr, momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
+        self.lr, self.momentum, self.dampening = h["lr"], h["momentum"], dampening
+        self.weight_decay, self.nesterov = h["weight_decay"], nesterov
 
     def _update(self, p: Parameter, state: dict[str, Any]) -> None:
         g = p.grad
@@ -148,10 +179,13 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
     ) -> None:
-        _at_least_zero(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
+        h = _at_least_zero(
+            lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha
+        )
+        centered = as_bool(centered, "centered")
         super().__init__(params)
-        self.lr, self.alpha, self.eps = lr, alpha, eps
-        self.weight_decay, self.momentum, self.centered = weight_decay, momentum, centered
+        self.lr, self.alpha, self.eps = h["lr"], h["alpha"], h["eps"]
+        self.weight_decay, self.momentum, self.centered = h["weight_decay"], h["momentum"], centered
 
     def _update(self, p: Parameter, state: dict[str, Any]) -> None:
         if not state:
@@ -209,15 +243,11 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
     ) -> None:
-        _at_least_zero(lr=lr, eps=eps, weight_decay=weight_decay)
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        h = _at_least_zero(lr=lr, eps=eps, weight_decay=weight_decay)
+        betas, amsgrad = _betas(betas), as_bool(amsgrad, "amsgrad")
         super().__init__(params)
-        self.lr, self.betas, self.eps = lr, (float(betas[0]), float(betas[1])), eps
-        self.weight_decay, self.amsgrad = weight_decay, amsgrad
+        self.lr, self.betas, self.eps = h["lr"], betas, h["eps"]
+        self.weight_decay, self.amsgrad = h["weight_decay"], amsgrad
 
     def _update(self, p: Parameter, state: dict[str, Any]) -> None:
         if not state:

@@ -8,20 +8,23 @@ keeps whichever of x or f(x) gives the derivative most cheaply.
 Every function is finite and warning-free for any finite input, |x| = 1e4
 included: no ``exp`` is ever evaluated at a large positive argument, even in
 the branch of an ``np.where`` that is thrown away. Chapter 3 derives each
-derivative. Softmax and log-softmax, which act on a whole axis rather than
-elementwise, live in :mod:`course_lib.numpy_nn.functional.softmax`.
+derivative. Inputs go through :func:`course_lib.numpy_nn._validate.as_input`:
+bool and int arrays are computed in float64, and complex, string, empty or
+non-finite ones raise ``ValueError`` naming the argument (as does a ``dout``
+of the wrong shape or with a NaN). Softmax and log-softmax, which act on a
+whole axis rather than elementwise, live in
+:mod:`course_lib.numpy_nn.functional.softmax`.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 from scipy import special
 
-from course_lib.numpy_nn._validate import as_float_array, check_shape, float_dtype
+from course_lib.numpy_nn._validate import as_dout_like, as_input, as_real
 
 # DESIGN lists softmax with the activations; it has its own module (softmax.py,
 # with log-softmax and the log-sum-exp) and is importable from here as well.
@@ -55,27 +58,10 @@ __all__ = [
 GELU_APPROXIMATIONS = ("none", "tanh")
 
 
-def _as_float(x: object) -> np.ndarray:
-    x = np.asarray(x)
-    return as_float_array(x, float_dtype(x))
-
-
-def _real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a real number, and finite, got {value!r}")
-    return float(value)
-
-
 def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` without overflow (see :func:`sigmoid_forward`); dtype of ``x``."""
     e = np.exp(-np.abs(x))  # in (0, 1]; underflows harmlessly to 0
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-def _check_dout(dout: object, ref: np.ndarray, name: str) -> np.ndarray:
-    dout = np.asarray(dout)
-    check_shape(dout, ref.shape, "dout", f"the shape of {name}'s output")
-    return as_float_array(dout, ref.dtype)
 
 
 # --------------------------------------------------------------------------- ReLU
@@ -87,13 +73,13 @@ class ReLUCache(NamedTuple):
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReLUCache]:
     """``relu(x) = max(x, 0)``, elementwise; any shape."""
-    x = _as_float(x)
+    x = as_input(x, "x")
     return np.maximum(x, 0), ReLUCache(x)
 
 
 def relu_backward(dout: np.ndarray, cache: ReLUCache) -> np.ndarray:
     """``dx = dout * [x > 0]``. At the kink x = 0 we take the derivative 0, like PyTorch."""
-    dout = _check_dout(dout, cache.x, "relu_forward")
+    dout = as_dout_like(dout, cache, ReLUCache, "relu_forward")
     return np.where(cache.x > 0, dout, 0).astype(cache.x.dtype, copy=False)
 
 
@@ -109,15 +95,15 @@ def leaky_relu_forward(
     x: np.ndarray, *, negative_slope: float = 0.01
 ) -> tuple[np.ndarray, LeakyReLUCache]:
     """``leaky_relu(x) = x if x > 0 else negative_slope * x`` (Maas et al. 2013); any shape."""
-    slope = _real(negative_slope, "negative_slope")
-    x = _as_float(x)
+    slope = as_real(negative_slope, "negative_slope")
+    x = as_input(x, "x")
     out = np.where(x > 0, x, slope * x).astype(x.dtype, copy=False)
     return out, LeakyReLUCache(x, slope)
 
 
 def leaky_relu_backward(dout: np.ndarray, cache: LeakyReLUCache) -> np.ndarray:
     """``dx = dout * (1 if x > 0 else negative_slope)``; at x = 0 the slope, like PyTorch."""
-    dout = _check_dout(dout, cache.x, "leaky_relu_forward")
+    dout = as_dout_like(dout, cache, LeakyReLUCache, "leaky_relu_forward")
     dx = np.where(cache.x > 0, dout, cache.negative_slope * dout)
     return dx.astype(cache.x.dtype, copy=False)
 
@@ -136,15 +122,15 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, SigmoidCache]:
     ``e = exp(-|x|)``, which is always in (0, 1], the two equal forms
     ``1 / (1 + e)`` (x >= 0) and ``e / (1 + e)`` (x < 0) never overflow.
     """
-    x = _as_float(x)
+    x = as_input(x, "x")
     out = _stable_sigmoid(x)
     return out, SigmoidCache(out)
 
 
 def sigmoid_backward(dout: np.ndarray, cache: SigmoidCache) -> np.ndarray:
     """``dx = dout * s * (1 - s)`` with ``s = sigmoid(x)``: at most dout / 4, at x = 0."""
+    dout = as_dout_like(dout, cache, SigmoidCache, "sigmoid_forward")
     s = cache.out
-    dout = _check_dout(dout, s, "sigmoid_forward")
     return dout * s * (1 - s)
 
 
@@ -157,15 +143,15 @@ class TanhCache(NamedTuple):
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, TanhCache]:
     """``tanh(x) = (e^x - e^-x) / (e^x + e^-x) = 2 sigmoid(2x) - 1``; any shape."""
-    x = _as_float(x)
+    x = as_input(x, "x")
     out = np.tanh(x)
     return out, TanhCache(out)
 
 
 def tanh_backward(dout: np.ndarray, cache: TanhCache) -> np.ndarray:
     """``dx = dout * (1 - tanh(x)**2)``: 1 at x = 0, vanishing as |x| grows."""
+    dout = as_dout_like(dout, cache, TanhCache, "tanh_forward")
     t = cache.out
-    dout = _check_dout(dout, t, "tanh_forward")
     return dout * (1 - t * t)
 
 
@@ -184,10 +170,10 @@ def elu_forward(x: np.ndarray, *, alpha: float = 1.0) -> tuple[np.ndarray, ELUCa
     ``expm1`` keeps ``exp(x) - 1`` accurate for small |x|, and it only ever sees
     ``min(x, 0)``: ``exp(1e4)`` would overflow in the discarded branch.
     """
-    alpha = _real(alpha, "alpha")
+    alpha = as_real(alpha, "alpha")
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0 (ELU saturates at -alpha), got {alpha}")
-    x = _as_float(x)
+    x = as_input(x, "x")
     neg = alpha * np.expm1(np.minimum(x, 0))  # (exp(x) - 1) * alpha where x <= 0
     return np.where(x > 0, x, neg).astype(x.dtype, copy=False), ELUCache(x, alpha)
 
@@ -198,7 +184,7 @@ def elu_backward(dout: np.ndarray, cache: ELUCache) -> np.ndarray:
     For x <= 0 the derivative ``alpha * exp(x)`` equals ``elu(x) + alpha``; with
     alpha = 1 it is continuous at 0, which is ELU's point against ReLU.
     """
-    dout = _check_dout(dout, cache.x, "elu_forward")
+    dout = as_dout_like(dout, cache, ELUCache, "elu_forward")
     local = np.where(cache.x > 0, 1, cache.alpha * np.exp(np.minimum(cache.x, 0)))
     return (dout * local).astype(cache.x.dtype, copy=False)
 
@@ -238,7 +224,7 @@ def gelu_forward(x: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarra
     as in ``torch.nn.functional.gelu(x, approximate="tanh")`` and GPT-2.
     """
     approximate = _check_approximate(approximate)
-    x = _as_float(x)
+    x = as_input(x, "x")
     if approximate == "none":
         out = x * (0.5 * special.erfc(-x / math.sqrt(2)))
     else:
@@ -255,8 +241,8 @@ def gelu_backward(dout: np.ndarray, cache: GELUCache) -> np.ndarray:
     Both are 1/2 at x = 0, dip slightly below 0 near x = -0.75 and tend to 0
     and 1 at -inf and +inf.
     """
+    dout = as_dout_like(dout, cache, GELUCache, "gelu_forward")
     x = cache.x
-    dout = _check_dout(dout, x, "gelu_forward")
     xc = np.clip(x, -_GELU_CLIP, _GELU_CLIP)  # x*x cannot overflow; phi(50) is already 0
     if cache.approximate == "none":
         pdf = np.exp(-0.5 * xc * xc) / math.sqrt(2 * math.pi)  # phi(x)
@@ -278,13 +264,13 @@ class SiLUCache(NamedTuple):
 
 def silu_forward(x: np.ndarray) -> tuple[np.ndarray, SiLUCache]:
     """``silu(x) = x * sigmoid(x)`` (Elfwing et al. 2018; "swish" with beta = 1); any shape."""
-    x = _as_float(x)
+    x = as_input(x, "x")
     sig = _stable_sigmoid(x)
     return x * sig, SiLUCache(x, sig)
 
 
 def silu_backward(dout: np.ndarray, cache: SiLUCache) -> np.ndarray:
     """``dx = dout * s (1 + x (1 - s))``, ``s = sigmoid(x)``: the product rule, s' = s (1 - s)."""
+    dout = as_dout_like(dout, cache, SiLUCache, "silu_forward")
     x, s = cache
-    dout = _check_dout(dout, x, "silu_forward")
     return (dout * (s * (1 + x * (1 - s)))).astype(x.dtype, copy=False)

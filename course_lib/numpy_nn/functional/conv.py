@@ -27,12 +27,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from course_lib.numpy_nn._validate import (
     IntPair,
-    as_float_array,
+    as_array,
+    as_dout,
+    as_input,
     as_int,
     as_pair,
     check_at_least,
+    check_cache,
     check_ndim,
-    check_shape,
+    check_nonempty,
     float_dtype,
 )
 
@@ -48,6 +51,8 @@ __all__ = [
 # still in cache when the matmul reads it (bench_conv.py layer: 2 images of
 # 0.9 MB; 1.2x faster than 16 images, 1.4x faster than one batch-wide buffer).
 _CHUNK_BYTES = 2 * 2**20
+
+_Pair = tuple[int, int]
 
 
 class Conv2dCache(NamedTuple):
@@ -100,6 +105,9 @@ def _check_conv_args(
     check_ndim(x, 4, "x", "(N, C, H, W)")
     check_ndim(w, 4, "w", "(F, C, KH, KW)")
     check_ndim(b, 1, "b", "(F,)")
+    # an empty batch or channel axis would return the bias (or nothing) without complaint
+    check_nonempty(x, "x", "(N, C, H, W)")
+    check_nonempty(w, "w", "(F, C, KH, KW)")
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"channel mismatch: x has C={x.shape[1]} channels (shape {x.shape}) but "
@@ -113,8 +121,6 @@ def _check_conv_args(
     check_at_least(d, 1, "dilation")
     H, W = x.shape[2:]
     KH, KW = w.shape[2:]
-    if KH < 1 or KW < 1:
-        raise ValueError(f"w {w.shape} has an empty kernel")
     spans = (d[0] * (KH - 1) + 1, d[1] * (KW - 1) + 1)
     if spans[0] > H + 2 * p[0] or spans[1] > W + 2 * p[1]:
         raise ValueError(
@@ -123,6 +129,18 @@ def _check_conv_args(
         )
     out_hw = ((H + 2 * p[0] - spans[0]) // s[0] + 1, (W + 2 * p[1] - spans[1]) // s[1] + 1)
     return s, p, d, out_hw
+
+
+def _conv_inputs(
+    x: object, w: object, b: object, stride: IntPair, padding: IntPair, dilation: IntPair
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Pair, _Pair, _Pair, _Pair]:
+    """x, w, b checked and cast to their common float dtype, and the geometry of
+    :func:`_check_conv_args`: (x, w, b, stride, padding, dilation, (H', W'))."""
+    x, w, b = as_array(x, "x"), as_array(w, "w"), as_array(b, "b")
+    s, p, d, out_hw = _check_conv_args(x, w, b, stride, padding, dilation)
+    dtype = float_dtype(x, w, b)
+    x, w, b = (as_input(a, name, dtype=dtype) for a, name in ((x, "x"), (w, "w"), (b, "b")))
+    return x, w, b, s, p, d, out_hw
 
 
 def _im2col_view(
@@ -196,10 +214,10 @@ def conv2d_naive(
     x (N, C, H, W), w (F, C, KH, KW), b (F,) -> out (N, F, H', W'), same numbers
     as :func:`conv2d_forward` (kept for teaching and for testing it).
     """
-    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = _check_conv_args(x, w, b, stride, padding, dilation)
-    dtype = float_dtype(x, w, b)
-    x, w, b = (as_float_array(a, dtype) for a in (x, w, b))
+    x, w, b, (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = _conv_inputs(
+        x, w, b, stride, padding, dilation
+    )
+    dtype = x.dtype
     N, F, (KH, KW) = x.shape[0], w.shape[0], w.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H+2ph, W+2pw)
     out = np.empty((N, F, Ho, Wo), dtype=dtype)
@@ -244,10 +262,8 @@ def conv2d_forward(
     ``w_mat`` (KH*KW*C, F) the filters flattened in the same order:
     ``out = cols @ w_mat + b``, reshaped to (N, H', W', F) and moved to NCHW.
     """
-    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
-    s, pad, d, (Ho, Wo) = _check_conv_args(x, w, b, stride, padding, dilation)
-    dtype = float_dtype(x, w, b)
-    x, w, b = (as_float_array(a, dtype) for a in (x, w, b))
+    x, w, b, s, pad, d, (Ho, Wo) = _conv_inputs(x, w, b, stride, padding, dilation)
+    dtype = x.dtype
     (N, C, H, W), (F, _, KH, KW) = x.shape, w.shape
     K = KH * KW * C
 
@@ -299,11 +315,10 @@ def conv2d_backward(
       w[f, c, ::-1, ::-1] -> (C, F, KH, KW). ``_col2im_matmul`` computes it
       offset by offset, never building the zero-dilated dout.
     """
-    dout = np.asarray(dout)
-    check_shape(dout, cache.out_shape, "dout", "the shape of conv2d_forward's output")
+    check_cache(cache, Conv2dCache, "conv2d_forward")
     xp, w = cache.x_padded, cache.w
     dtype = xp.dtype
-    dout = as_float_array(dout, dtype)
+    dout = as_dout(dout, cache.out_shape, dtype, "conv2d_forward")
     (N, Hp, Wp, C), (F, _, KH, KW), (_, _, Ho, Wo) = xp.shape, w.shape, cache.out_shape
     (ph, pw), K = cache.padding, KH * KW * C
 

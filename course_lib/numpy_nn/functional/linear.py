@@ -13,7 +13,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from course_lib.numpy_nn._validate import as_float_array, check_ndim, check_shape, float_dtype
+from course_lib.numpy_nn._validate import (
+    as_array,
+    as_dout,
+    as_input,
+    check_cache,
+    check_ndim,
+    check_nonempty,
+    check_shape,
+    float_dtype,
+)
 
 __all__ = [
     "LinearCache",
@@ -40,7 +49,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     Returns:
         out (N, M) in the inputs' dtype, and the cache for :func:`linear_backward`.
     """
-    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    x, w, b = as_array(x, "x"), as_array(w, "w"), as_array(b, "b")
     check_ndim(x, 2, "x", "(N, D)")
     check_ndim(w, 2, "w", "(D, M)")
     check_ndim(b, 1, "b", "(M,)")
@@ -50,8 +59,11 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
             f"(expects D={w.shape[0]} input features)"
         )
     check_shape(b, (w.shape[1],), "b", f"one bias per output column of w {w.shape}")
+    # D = 0 would return the bias for every row; N = 0 or M = 0 an empty output
+    check_nonempty(x, "x", "(N, D)")
+    check_nonempty(w, "w", "(D, M)")
     dtype = float_dtype(x, w, b)
-    x, w, b = (as_float_array(a, dtype) for a in (x, w, b))
+    x, w, b = (as_input(a, name, dtype=dtype) for a, name in ((x, "x"), (w, "w"), (b, "b")))
     out = x @ w + b  # (N, M); b broadcasts over the rows
     return out, LinearCache(x, w)
 
@@ -70,10 +82,9 @@ def linear_backward(
     Each is the only product of the available shapes that gives the right shape,
     a handy check when deriving it by hand.
     """
+    check_cache(cache, LinearCache, "linear_forward")
     x, w = cache
-    dout = np.asarray(dout)
-    check_shape(dout, (x.shape[0], w.shape[1]), "dout", "the shape of linear_forward's output")
-    dout = as_float_array(dout, x.dtype)
+    dout = as_dout(dout, (x.shape[0], w.shape[1]), x.dtype, "linear_forward")
     dx = dout @ w.T  # (N, M) @ (M, D) -> (N, D)
     dw = x.T @ dout  # (D, N) @ (N, M) -> (D, M)
     db = dout.sum(axis=0)  # (M,)

@@ -8,16 +8,31 @@ each matches its torch counterpart in value and gradient. Chapter 4 derives
 them (equation labels ``eq-ch04-*``); Chapter 2 uses the cross-entropy to train
 an MLP. The style and TV losses are in ``style``.
 
-Inputs are checked: ``pred`` and ``target`` must have exactly the same shape
-(no broadcasting), be non-empty and finite; labels must be integers in range;
-probabilities and binary targets must lie in ``[0, 1]``.
+Inputs are checked (:mod:`course_lib.numpy_nn._validate`): ``pred`` and
+``target`` must be real arrays (complex and string arrays are refused; bool
+and int ones are numbers) of exactly the same shape (no broadcasting),
+non-empty and finite; labels must be integers in range; probabilities and
+binary targets must lie in ``[0, 1]``; settings must be real numbers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from course_lib.numpy_nn._validate import check_ndim, check_shape, float_dtype
+from course_lib.numpy_nn._validate import (
+    InputTypeError,
+    as_array,
+    as_input,
+    as_real,
+    as_same_shape,
+    check_batch_axis,
+    check_exp_range,
+    check_ndim,
+    check_nonempty,
+    check_shape,
+    check_unit_interval,
+    float_dtype,
+)
 from course_lib.numpy_nn.functional.activations import sigmoid_forward
 from course_lib.numpy_nn.functional.softmax import log_softmax_forward
 
@@ -37,41 +52,6 @@ __all__ = [
 Loss = tuple[np.floating, np.ndarray]
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} {a.shape} contains NaN or infinite values")
-
-
-def _pair(pred: object, target: object, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """``pred`` and ``target`` as finite float arrays of one dtype and exactly one shape.
-
-    The dtype is that of ``pred`` (at least float32), promoted only by a
-    floating ``target``: an integer or boolean target (0/1 labels) does not
-    turn float32 into float64.
-    """
-    pred, target = np.asarray(pred), np.asarray(target)
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"{names[1]} has shape {target.shape}, expected {pred.shape} like {names[0]} "
-            "(shapes must match exactly; nothing is broadcast)"
-        )
-    if pred.size == 0:
-        raise ValueError(f"{names[0]} must be non-empty, got shape {pred.shape}")
-    floating = np.issubdtype(target.dtype, np.floating)
-    dtype = float_dtype(pred, target) if floating else float_dtype(pred)
-    pred, target = pred.astype(dtype, copy=False), target.astype(dtype, copy=False)
-    _check_finite(pred, names[0])
-    _check_finite(target, names[1])
-    return pred, target
-
-
-def _check_unit_interval(a: np.ndarray, name: str) -> None:
-    if a.min() < 0 or a.max() > 1:
-        raise ValueError(
-            f"{name} {a.shape} must lie in [0, 1], got values in [{a.min()}, {a.max()}]"
-        )
-
-
 def mse_loss(pred: np.ndarray, target: np.ndarray) -> Loss:
     """Mean squared error ``mean((pred - target)**2)`` (eq-ch04-mse) and its gradient.
 
@@ -79,7 +59,7 @@ def mse_loss(pred: np.ndarray, target: np.ndarray) -> Loss:
     ``dpred = 2 (pred - target) / pred.size``. The negative log-likelihood of a
     Gaussian with fixed variance, up to constants. Matches ``F.mse_loss``.
     """
-    pred, target = _pair(pred, target, ("pred", "target"))
+    pred, target = as_same_shape(pred, target, ("pred", "target"))
     diff = pred - target
     return pred.dtype.type(np.mean(diff * diff)), 2 * diff / pred.dtype.type(pred.size)
 
@@ -91,7 +71,7 @@ def l1_loss(pred: np.ndarray, target: np.ndarray) -> Loss:
     tie the subgradient 0 is used, as torch does. The negative log-likelihood of
     a Laplace distribution, up to constants. Matches ``F.l1_loss``.
     """
-    pred, target = _pair(pred, target, ("pred", "target"))
+    pred, target = as_same_shape(pred, target, ("pred", "target"))
     diff = pred - target
     return pred.dtype.type(np.mean(np.abs(diff))), np.sign(diff) / pred.dtype.type(pred.size)
 
@@ -105,9 +85,10 @@ def huber_loss(pred: np.ndarray, target: np.ndarray, *, delta: float = 1.0) -> L
     Matches ``F.huber_loss(pred, target, delta=delta)``; ``F.smooth_l1_loss``
     with ``beta`` is this loss divided by ``beta``.
     """
+    delta = as_real(delta, "delta")
     if not delta > 0:
         raise ValueError(f"delta must be positive, got {delta}")
-    pred, target = _pair(pred, target, ("pred", "target"))
+    pred, target = as_same_shape(pred, target, ("pred", "target"))
     d = pred - target
     a = np.abs(d)
     elementwise = np.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta))
@@ -125,9 +106,9 @@ def bce_loss(probs: np.ndarray, target: np.ndarray) -> Loss:
     Matches ``F.binary_cross_entropy``. Prefer :func:`bce_with_logits_loss`:
     a sigmoid followed by this loss loses precision for large logits.
     """
-    p, y = _pair(probs, target, ("probs", "target"))
-    _check_unit_interval(p, "probs")
-    _check_unit_interval(y, "target")
+    p, y = as_same_shape(probs, target, ("probs", "target"))
+    check_unit_interval(p, "probs")
+    check_unit_interval(y, "target")
     # log p and log(1 - p), -100 where the argument is 0 (no divide-by-zero warning)
     log_p = np.maximum(np.log(p, out=np.full_like(p, -100.0), where=p > 0), -100.0)
     q = 1 - p
@@ -142,8 +123,9 @@ def log_sigmoid(z: np.ndarray) -> np.ndarray:
     """``log sigmoid(z) = -softplus(-z) = min(z, 0) - log1p(exp(-|z|))``, stable for any z.
 
     The exponent is never positive, so nothing overflows (eq-ch04-log-sigmoid).
+    ``z`` must be real, finite and non-empty; bool and int arrays give float64.
     """
-    z = np.asarray(z)
+    z = as_input(z, "z")
     return np.minimum(z, 0) - np.log1p(np.exp(-np.abs(z)))
 
 
@@ -168,21 +150,20 @@ def bce_with_logits_loss(
     ``(1 - y) z + (1 + (pos_weight - 1) y) softplus(-z)``, as in
     ``F.binary_cross_entropy_with_logits(..., pos_weight=...)``, which this matches.
     """
-    z, y = _pair(logits, target, ("logits", "target"))
-    _check_unit_interval(y, "target")
+    z, y = as_same_shape(logits, target, ("logits", "target"))
+    check_unit_interval(y, "target")
     softplus_neg = -log_sigmoid(z)  # softplus(-z) = -log sigmoid(z), >= 0
     if pos_weight is None:
         loss = (1 - y) * z + softplus_neg  # eq-ch04-bce-logits, = softplus(z) - z y
         dz = _sigmoid(z) - y  # eq-ch04-bce-grad
     else:
-        pw = np.asarray(pos_weight)
+        pw = as_array(pos_weight, "pos_weight")
         if pw.shape not in (z.shape[-1:], z.shape):
             raise ValueError(
                 f"pos_weight has shape {pw.shape}, expected {z.shape[-1:]} (one per class "
                 f"along the last axis) or {z.shape} for logits {z.shape}"
             )
-        pw = pw.astype(z.dtype, copy=False)
-        _check_finite(pw, "pos_weight")
+        pw = as_input(pw, "pos_weight", dtype=z.dtype)
         if pw.min() < 0:
             raise ValueError(f"pos_weight must be non-negative, got minimum {pw.min()}")
         lw = 1 + (pw - 1) * y  # the weight of softplus(-z); broadcasts along the last axis
@@ -190,6 +171,28 @@ def bce_with_logits_loss(
         dz = (1 - y) - lw * _sigmoid(-z)  # d softplus(-z)/dz = -sigmoid(-z)
     n = z.dtype.type(z.size)
     return z.dtype.type(np.mean(loss)), (dz / n).astype(z.dtype, copy=False)
+
+
+def _as_labels(labels: object, logits_shape: tuple[int, int]) -> np.ndarray:
+    """``labels`` (N,) as an integer array of class indices in ``[0, K)``, for logits (N, K).
+
+    Only integer dtypes: a float label (even ``1.0``) or a bool is a mistake
+    somewhere upstream, and a string label is not a class index.
+    """
+    n, k = logits_shape
+    labels = as_array(labels, "labels", expected=f"integer class labels ({n},) in [0, {k})")
+    if labels.shape != (n,):
+        raise ValueError(
+            f"labels has shape {labels.shape}, expected ({n},) for logits {logits_shape}"
+        )
+    if labels.dtype.kind not in "iu":
+        raise InputTypeError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= k:
+        raise ValueError(
+            f"labels must lie in [0, {k}) for logits {logits_shape}, "
+            f"got values in [{labels.min()}, {labels.max()}]"
+        )
+    return labels
 
 
 def cross_entropy_loss(
@@ -217,28 +220,16 @@ def cross_entropy_loss(
     row maximum subtracted, ``log p = z - max z - log sum exp(z - max z)``, so
     nothing overflows (logits of 1e4 give a finite loss and gradient).
     """
-    logits = np.asarray(logits)
-    labels = np.asarray(labels)
-    check_ndim(logits, 2, "logits", "(N, K)")
-    dtype = float_dtype(logits)
-    n, k = logits.shape
-    if labels.shape != (n,):
-        raise ValueError(
-            f"labels has shape {labels.shape}, expected ({n},) for logits {logits.shape}"
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if n == 0 or k == 0:
-        raise ValueError(f"logits must be non-empty, got shape {logits.shape}")
-    if labels.min() < 0 or labels.max() >= k:
-        raise ValueError(
-            f"labels must lie in [0, {k}) for logits {logits.shape}, "
-            f"got values in [{labels.min()}, {labels.max()}]"
-        )
+    z = as_array(logits, "logits")
+    check_ndim(z, 2, "logits", "(N, K)")
+    check_nonempty(z, "logits", "(N, K)")
+    n, k = z.shape
+    labels = _as_labels(labels, z.shape)
+    label_smoothing = as_real(label_smoothing, "label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
-    z = logits.astype(dtype, copy=False)
-    _check_finite(z, "logits")
+    dtype = float_dtype(z)
+    z = as_input(z, "logits", dtype=dtype, layout="(N, K)")
     # log-softmax through the log-sum-exp with the row maximum subtracted (Chapter 3)
     log_probs, _ = log_softmax_forward(z, axis=1)  # (N, K)
     probs = np.exp(log_probs)  # softmax, (N, K)
@@ -246,10 +237,9 @@ def cross_entropy_loss(
     if weight is None:
         w = np.ones(k, dtype=dtype)
     else:
-        w = np.asarray(weight)
-        check_shape(w, (k,), "weight", f"one weight per class of logits {logits.shape}")
-        w = w.astype(dtype, copy=False)
-        _check_finite(w, "weight")
+        w = as_array(weight, "weight")
+        check_shape(w, (k,), "weight", f"one weight per class of logits {z.shape}")
+        w = as_input(w, "weight", dtype=dtype)
         if w.min() < 0:
             raise ValueError(f"weight must be non-negative, got minimum {w.min()}")
     w_n = w[labels]  # (N,): each example's weight
@@ -284,9 +274,9 @@ def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> tuple[np.floating, np.nda
     Normal(0, 1)).sum(latent axes).mean()``. ``logvar`` must stay below about
     700 (float64) or 88 (float32), where ``exp`` overflows.
     """
-    mu, logvar = _pair(mu, logvar, ("mu", "logvar"))
-    if mu.ndim < 2:
-        raise ValueError(f"mu must be (N, D) with a batch axis first, got shape {mu.shape}")
+    mu, logvar = as_same_shape(mu, logvar, ("mu", "logvar"))
+    check_batch_axis(mu, "mu")
+    check_exp_range(logvar, "logvar")
     n = mu.dtype.type(mu.shape[0])
     var = np.exp(logvar)
     kl = 0.5 * np.sum(mu * mu + var - 1 - logvar) / n  # eq-ch04-gaussian-kl
@@ -300,10 +290,8 @@ def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> tuple[np.floating, np.nda
 
 
 def _gan_logits(z: object, name: str) -> np.ndarray:
-    z = np.asarray(z)
-    if z.size == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {z.shape}")
-    return z
+    """Discriminator logits, any shape: real, finite, non-empty (checked here to name them)."""
+    return as_input(z, name)
 
 
 def gan_discriminator_loss(

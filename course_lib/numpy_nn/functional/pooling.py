@@ -23,12 +23,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from course_lib.numpy_nn._validate import (
     IntPair,
-    as_float_array,
+    as_array,
+    as_dout,
+    as_input,
     as_pair,
     check_at_least,
+    check_cache,
     check_ndim,
-    check_shape,
-    float_dtype,
 )
 
 __all__ = [
@@ -65,7 +66,7 @@ def _pool_windows(
     x: object, kernel_size: IntPair, stride: IntPair | None
 ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
     """Validate and return the windows view (N, C, H', W', KH, KW), kernel and stride pairs."""
-    x = np.asarray(x)
+    x = as_array(x, "x")
     check_ndim(x, 4, "x", "(N, C, H, W)")
     k = as_pair(kernel_size, "kernel_size")
     s = k if stride is None else as_pair(stride, "stride")
@@ -74,7 +75,7 @@ def _pool_windows(
     H, W = x.shape[2:]
     if k[0] > H or k[1] > W:
         raise ValueError(f"pooling window {k} is larger than the input {(H, W)} (x {x.shape})")
-    x = as_float_array(x, float_dtype(x))
+    x = as_input(x, "x", layout="(N, C, H, W)")  # N = 0 or C = 0 is an error, not an empty output
     windows = sliding_window_view(x, k, axis=(2, 3))  # (N, C, H-KH+1, W-KW+1, KH, KW), a view
     return windows[:, :, :: s[0], :: s[1]], k, s  # (N, C, H', W', KH, KW)
 
@@ -124,9 +125,8 @@ def maxpool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     others, so each window's gradient goes entirely to its argmax; an element
     that wins several overlapping windows collects all their gradients.
     """
-    dout = np.asarray(dout)
-    check_shape(dout, cache.argmax.shape, "dout", "the shape of maxpool2d_forward's output")
-    dout = as_float_array(dout, cache.dtype)
+    check_cache(cache, MaxPool2dCache, "maxpool2d_forward")
+    dout = as_dout(dout, cache.argmax.shape, cache.dtype, "maxpool2d_forward")
     KW = cache.kernel_size[1]
     dx = np.zeros(cache.x_shape, dtype=cache.dtype)  # (N, C, H, W)
     _scatter_add(
@@ -157,10 +157,10 @@ def avgpool2d_backward(dout: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
     Every element of a window has weight 1/(KH*KW) in its mean, so each
     window's gradient is spread evenly over it; overlapping windows accumulate.
     """
-    dout = np.asarray(dout)
-    check_shape(dout, cache.out_shape, "dout", "the shape of avgpool2d_forward's output")
+    check_cache(cache, AvgPool2dCache, "avgpool2d_forward")
+    dout = as_dout(dout, cache.out_shape, cache.dtype, "avgpool2d_forward")
     KH, KW = cache.kernel_size
-    share = as_float_array(dout, cache.dtype) / (KH * KW)  # (N, C, H', W')
+    share = dout / (KH * KW)  # (N, C, H', W')
     dx = np.zeros(cache.x_shape, dtype=cache.dtype)  # (N, C, H, W)
     _scatter_add(dx, lambda p, q: share, cache.kernel_size, cache.stride)
     return dx

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from course_lib.numpy_nn._validate import as_float_array, as_int, check_shape, float_dtype
+from course_lib.numpy_nn._validate import as_array, as_dout_like, as_input, as_int
 
 __all__ = [
     "LogSoftmaxCache",
@@ -30,9 +30,13 @@ __all__ = [
 
 
 def _prepare(x: object, axis: object, name: str) -> tuple[np.ndarray, int]:
-    """``x`` as a float array with at least one axis, and ``axis`` as a non-negative int."""
-    x = np.asarray(x)
-    x = as_float_array(x, float_dtype(x))
+    """``x`` as a finite, non-empty float array with at least one axis, and ``axis`` as a
+    non-negative int.
+
+    Infinite logits are refused, not softmaxed: ``[1, inf]`` would give
+    ``inf - inf = NaN`` after the shift, a wrong answer with only a warning.
+    """
+    x = as_array(x, "x")
     axis = as_int(axis, "axis")
     if x.ndim == 0:
         raise ValueError(f"{name} needs an array with at least one axis, got a scalar")
@@ -40,13 +44,7 @@ def _prepare(x: object, axis: object, name: str) -> tuple[np.ndarray, int]:
         raise ValueError(f"axis {axis} is out of range for x of shape {x.shape} ({x.ndim}-D)")
     if x.shape[axis] == 0:
         raise ValueError(f"{name} over an empty axis: x has shape {x.shape}, axis {axis}")
-    return x, axis % x.ndim
-
-
-def _check_dout(dout: object, ref: np.ndarray, name: str) -> np.ndarray:
-    dout = np.asarray(dout)
-    check_shape(dout, ref.shape, "dout", f"the shape of {name}'s output")
-    return as_float_array(dout, ref.dtype)
+    return as_input(x, "x"), axis % x.ndim
 
 
 def logsumexp(x: np.ndarray, *, axis: int = -1) -> np.ndarray:
@@ -85,8 +83,8 @@ def softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     That is ``J^T dout`` with ``J = diag(s) - s s^T``, in O(K) per slice
     instead of the O(K^2) of forming J.
     """
+    dout = as_dout_like(dout, cache, SoftmaxCache, "softmax_forward")
     s, axis = cache
-    dout = _check_dout(dout, s, "softmax_forward")
     return s * (dout - (dout * s).sum(axis=axis, keepdims=True))
 
 
@@ -117,6 +115,6 @@ def log_softmax_backward(dout: np.ndarray, cache: LogSoftmaxCache) -> np.ndarray
     ``dout``. With ``dout = -onehot(y)`` this is ``s - onehot(y)``, the gradient
     of the cross-entropy.
     """
+    dout = as_dout_like(dout, cache, LogSoftmaxCache, "log_softmax_forward")
     out, axis = cache
-    dout = _check_dout(dout, out, "log_softmax_forward")
     return dout - np.exp(out) * dout.sum(axis=axis, keepdims=True)

@@ -15,7 +15,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from course_lib.numpy_nn._validate import check_ndim, float_dtype
+from course_lib.numpy_nn._validate import (
+    as_array,
+    as_dout,
+    as_input,
+    as_int,
+    check_cache,
+    check_ndim,
+)
 
 __all__ = [
     "GramCache",
@@ -34,14 +41,10 @@ class GramCache(NamedTuple):
 
 
 def _features(feats: object, name: str = "feats") -> np.ndarray:
-    feats = np.asarray(feats)
+    """Feature maps or images (N, C, H, W): real, finite, non-empty, as floats."""
+    feats = as_array(feats, name)
     check_ndim(feats, 4, name, "(N, C, H, W)")
-    if feats.size == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {feats.shape}")
-    feats = feats.astype(float_dtype(feats), copy=False)
-    if not np.all(np.isfinite(feats)):
-        raise ValueError(f"{name} {feats.shape} contains NaN or infinite values")
-    return feats
+    return as_input(feats, name, layout="(N, C, H, W)")
 
 
 def gram_matrix_forward(feats: np.ndarray) -> tuple[np.ndarray, GramCache]:
@@ -67,11 +70,9 @@ def gram_matrix_backward(dG: np.ndarray, cache: GramCache) -> np.ndarray:
     ``dF_n = (dG_n + dG_n^T) F_n / (C H W)``. Both factors of ``F F^T``
     depend on ``F``, hence the symmetrised ``dG``.
     """
+    check_cache(cache, GramCache, "gram_matrix_forward")
     n, c, h, w = cache.shape
-    dG = np.asarray(dG)
-    if dG.shape != (n, c, c):
-        raise ValueError(f"dG has shape {dG.shape}, expected {(n, c, c)} for feats {cache.shape}")
-    dG = dG.astype(cache.flat.dtype, copy=False)
+    dG = as_dout(dG, (n, c, c), cache.flat.dtype, "gram_matrix_forward", name="dG")
     dflat = (dG + dG.transpose(0, 2, 1)) @ cache.flat / cache.flat.dtype.type(c * h * w)
     return dflat.reshape(n, c, h, w)  # (N, C, H*W) -> (N, C, H, W)
 
@@ -89,15 +90,13 @@ def style_loss(feats: np.ndarray, target_gram: np.ndarray) -> tuple[np.floating,
     """
     gram, cache = gram_matrix_forward(feats)
     n, c = gram.shape[:2]
-    target = np.asarray(target_gram)
+    target = as_array(target_gram, "target_gram")
     if target.shape not in ((n, c, c), (c, c)):
         raise ValueError(
             f"target_gram has shape {target.shape}, expected {(n, c, c)} or {(c, c)} "
             f"for feats {cache.shape}"
         )
-    target = target.astype(gram.dtype, copy=False)
-    if not np.all(np.isfinite(target)):
-        raise ValueError(f"target_gram {target.shape} contains NaN or infinite values")
+    target = as_input(target, "target_gram", dtype=gram.dtype)
     diff = gram - target  # (N, C, C); a (C, C) target is the same for every n
     loss = np.mean(diff * diff)
     dG = 2 * diff / gram.dtype.type(diff.size)
@@ -122,6 +121,7 @@ def tv_loss(img: np.ndarray, *, p: int = 2) -> tuple[np.floating, np.ndarray]:
     1992), which keeps edges sharp; at a zero difference its subgradient is 0,
     as torch's ``abs``. Returns ``(loss, dimg)``.
     """
+    p = as_int(p, "p")
     if p not in (1, 2):
         raise ValueError(f"p must be 1 (absolute) or 2 (squared differences), got {p!r}")
     x = _features(img, "img")

@@ -28,14 +28,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from course_lib.numpy_nn._validate import as_float_array, check_shape
-from course_lib.numpy_nn.functional.activations import sigmoid_forward
-from course_lib.numpy_nn.functional.losses import (
-    _check_finite,
-    _check_unit_interval,
-    _pair,
-    log_sigmoid,
+from course_lib.numpy_nn._validate import (
+    as_array,
+    as_dout,
+    as_input,
+    as_same_shape,
+    check_batch_axis,
+    check_cache,
+    check_exp_range,
+    check_shape,
+    check_unit_interval,
 )
+from course_lib.numpy_nn.functional.activations import sigmoid_forward
+from course_lib.numpy_nn.functional.losses import log_sigmoid
 
 __all__ = [
     "ReparameterizeCache",
@@ -43,13 +48,6 @@ __all__ = [
     "reparameterize_backward",
     "reparameterize_forward",
 ]
-
-
-def _check_batch(a: np.ndarray, name: str) -> None:
-    if a.ndim < 2:
-        raise ValueError(
-            f"{name} must be (N, D) with a batch axis first, got shape {a.shape} ({a.ndim}-D)"
-        )
 
 
 class ReparameterizeCache(NamedTuple):
@@ -76,12 +74,12 @@ def reparameterize_forward(
     Returns:
         ``z`` (N, D) in the dtype of ``mu`` and ``logvar``, and the cache.
     """
-    mu, logvar = _pair(mu, logvar, ("mu", "logvar"))
-    _check_batch(mu, "mu")
-    eps = np.asarray(eps)
+    mu, logvar = as_same_shape(mu, logvar, ("mu", "logvar"))
+    check_batch_axis(mu, "mu")
+    check_exp_range(logvar, "logvar", scale=0.5)
+    eps = as_array(eps, "eps")
     check_shape(eps, mu.shape, "eps", f"one noise value per entry of mu {mu.shape}")
-    eps = as_float_array(eps, mu.dtype)
-    _check_finite(eps, "eps")
+    eps = as_input(eps, "eps", dtype=mu.dtype)
     std = np.exp(0.5 * logvar)  # (N, D): sigma = exp(logvar / 2)
     return mu + std * eps, ReparameterizeCache(eps, std)
 
@@ -98,10 +96,9 @@ def reparameterize_backward(
 
     eps is a constant: no gradient flows into the noise.
     """
+    check_cache(cache, ReparameterizeCache, "reparameterize_forward")
     eps, std = cache
-    dz = np.asarray(dz)
-    check_shape(dz, eps.shape, "dz", "the shape of reparameterize_forward's output z")
-    dz = as_float_array(dz, eps.dtype)
+    dz = as_dout(dz, eps.shape, eps.dtype, "reparameterize_forward", name="dz")
     return dz, dz * eps * std * eps.dtype.type(0.5)
 
 
@@ -126,9 +123,9 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray) -> tuple[np.floating, np.nd
     not the likelihood of a continuous pixel, and its values are not comparable
     to log-likelihoods in nats.
     """
-    l, x = _pair(logits, x, ("logits", "x"))
-    _check_batch(l, "logits")
-    _check_unit_interval(x, "x")
+    l, x = as_same_shape(logits, x, ("logits", "x"))
+    check_batch_axis(l, "logits")
+    check_unit_interval(x, "x")
     n = l.dtype.type(l.shape[0])
     nll = np.sum((1 - x) * l - log_sigmoid(l)) / n  # eq-ch07-bernoulli
     dlogits = (sigmoid_forward(l)[0] - x) / n  # (N, ...)
