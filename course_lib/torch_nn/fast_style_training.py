@@ -34,11 +34,10 @@ from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_che
 from course_lib.torch_nn.datasets import train_val_split
 from course_lib.torch_nn.fast_style import StyleLoss
 from course_lib.torch_nn.loop import (
-    History,
+    EarlyStoppingStep,
     KeepBest,
     RunConfig,
     StepContext,
-    TrainStep,
     fit,
     set_seed,
 )
@@ -159,7 +158,7 @@ def style_loss_for(cfg: FastStyleConfig, device: torch.device) -> StyleLoss:
                      cfg.content_weight, cfg.style_weight, cfg.tv_weight)
 
 
-class FastStyleStep(TrainStep):
+class FastStyleStep(EarlyStoppingStep):
     """One Adam step on a batch of content crops: minimise the perceptual loss of T(x)."""
 
     def __init__(self, model: nn.Module, cfg: FastStyleConfig, *, total_steps: int) -> None:
@@ -194,16 +193,6 @@ class FastStyleStep(TrainStep):
         val = sum(totals) / len(images)
         self.keep.update(val, self.model)
         return {"val_loss": val}
-
-    def should_stop(self, history: History) -> bool:
-        return self.keep.patience_over(self.cfg.patience)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.keep.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            self.keep.load_state_dict(state)
 
     def finish(self) -> dict[str, Any]:
         """Put the best network (by validation loss) back."""

@@ -34,11 +34,10 @@ from course_lib.torch_nn.datasets import fashion_mnist, to_signed, train_val_spl
 from course_lib.torch_nn.features import classifier_features, feature_classifier
 from course_lib.torch_nn.gan import GAN, Generator, sample_images
 from course_lib.torch_nn.loop import (
-    History,
+    EarlyStoppingStep,
     KeepBest,
     RunConfig,
     StepContext,
-    TrainStep,
     fit,
     set_seed,
 )
@@ -120,7 +119,7 @@ class GANConfig(RunConfig):
         return GANStep(model, self)
 
 
-class GANStep(TrainStep):
+class GANStep(EarlyStoppingStep):
     """One step of the game on a real batch: the discriminator's update, then the generator's.
 
     Discriminator (eq-ch04-gan-d): ``BCE(D(x), 1) + BCE(D(G(z)), 0)`` with the
@@ -194,16 +193,6 @@ class GANStep(TrainStep):
                               *feature_statistics(classifier_features(fake, device=device)))
         self.keep.update(fd, G)
         return {"val_fd": fd}
-
-    def should_stop(self, history: History) -> bool:
-        return self.keep.patience_over(self.cfg.patience)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.keep.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            self.keep.load_state_dict(state)
 
     def finish(self) -> dict[str, Any]:
         """Put the best generator (by validation FD) into the sampler."""

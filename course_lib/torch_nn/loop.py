@@ -35,8 +35,8 @@ from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_checkpoint, save_checkpoint
 from course_lib.torch_nn.datasets import Batches
 
-__all__ = ["History", "KeepBest", "RunConfig", "StepContext", "TrainStep", "TrainingDiverged",
-           "fit", "set_seed"]
+__all__ = ["EarlyStoppingStep", "History", "KeepBest", "RunConfig", "StepContext", "TrainStep",
+           "TrainingDiverged", "fit", "set_seed"]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -265,6 +265,28 @@ class KeepBest:
         self.value, self.epoch, self.state = best[self.metric], best["epoch"], best["state"]
         self.epochs_done = state["epochs_done"]
 
+
+
+class EarlyStoppingStep(TrainStep):
+    """A step that keeps its best model in ``self.keep`` and stops after ``cfg.patience`` epochs.
+
+    Subclasses set ``self.keep = KeepBest(metric)`` and ``self.cfg`` (with a
+    ``patience``), and call ``self.keep.update`` in :meth:`evaluate`; the
+    keeper's state travels in every checkpoint, so a resumed run keeps its best.
+    """
+
+    keep: KeepBest
+    cfg: Any
+
+    def should_stop(self, history: History) -> bool:
+        return self.keep.patience_over(self.cfg.patience)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.keep.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.keep.load_state_dict(state)
 
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}

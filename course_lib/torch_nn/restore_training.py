@@ -33,7 +33,7 @@ from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import fashion_mnist, to_unit, train_val_split
 from course_lib.torch_nn.loop import (
-    History,
+    EarlyStoppingStep,
     KeepBest,
     RunConfig,
     StepContext,
@@ -190,7 +190,7 @@ def _cosine(opt: torch.optim.Optimizer, total: int, lr: float):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=lr / 10)
 
 
-class _Validated(TrainStep):
+class _Validated(EarlyStoppingStep):
     """Validation after each epoch on degraded pictures drawn once; the best network kept."""
 
     metric = "mse"
@@ -209,16 +209,6 @@ class _Validated(TrainStep):
                 inputs = [degrade(self.cfg.kind, clean)]
             self._val = (inputs, clean)
         return self._val
-
-    def should_stop(self, history: History) -> bool:
-        return self.keep.patience_over(self.cfg.patience)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.keep.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            self.keep.load_state_dict(state)
 
 
 class RestoreStep(_Validated):

@@ -34,11 +34,10 @@ from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_model, load_pretrained, save_checkpoint
 from course_lib.torch_nn.datasets import fashion_mnist, train_val_split
 from course_lib.torch_nn.loop import (
-    History,
+    EarlyStoppingStep,
     KeepBest,
     RunConfig,
     StepContext,
-    TrainStep,
     fit,
     set_seed,
 )
@@ -141,7 +140,7 @@ def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-class VAEStep(TrainStep):
+class VAEStep(EarlyStoppingStep):
     """One step on a batch of binarised pictures: minimise ``rec + w_t * KL`` (eq-ch07-beta-loss).
 
     ``rec = -E_q log p(x | z)`` with one reparameterised sample, the KL in
@@ -192,15 +191,12 @@ class VAEStep(TrainStep):
         self.keep.update(neg, self.model)
         return {"val_neg_elbo": neg}
 
-    def should_stop(self, history: History) -> bool:
-        return self.keep.patience_over(self.cfg.patience)
-
     def state_dict(self) -> dict[str, Any]:
-        return {**self.keep.state_dict(), "steps": self.steps}
+        return {**super().state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         if state:
-            self.keep.load_state_dict(state)
             self.steps = state["steps"]
 
     def finish(self) -> dict[str, Any]:
