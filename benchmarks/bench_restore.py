@@ -28,7 +28,6 @@ Notebooks 9.1-9.4 show these tables from ``course_lib/assets/restoration_results
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -36,12 +35,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import start_results, write_results
+from common import bench_parser, start_run, write_results
 
 from course_lib import registry
 from course_lib import restoration as R
 from course_lib.data import sample_image
-from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_pretrained
 from course_lib.torch_nn.datasets import fashion_mnist, train_val_split
 from course_lib.torch_nn.restore_eval import (
@@ -129,22 +127,12 @@ def training_times() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="also write all figures to this JSON file")
-    parser.add_argument("--markdown", help="also write a table for the benchmarks appendix")
+    parser = bench_parser(__doc__, SECTIONS)
     parser.add_argument("--n", type=int, default=500, help="test pictures (issue 13: 500)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
-    parser.add_argument("--update", help="start from this JSON (keep the sections not run)")
     parser.add_argument("--assets-json", default=str(ASSETS_JSON),
                         help="where the tables go for notebooks 9.1-9.4 (package data)")
-    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = dev.get_device(args.device)
-    results = start_results(args, device)
-    run = set(args.only or SECTIONS)
+    device, results, run = start_run(args, SECTIONS)
     for name, fn in (("denoise", lambda: denoise(args.n, device)),
                      ("sr", lambda: sr(args.n, device)),
                      ("inpaint", lambda: inpaint(args.n, device)),

@@ -24,14 +24,13 @@ Sections (``--only`` runs some of them; ``--update`` merges into an earlier JSON
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from typing import Any
 
 import numpy as np
 import torch
-from common import readers_run, start_results, write_results
+from common import bench_parser, readers_run, start_run, write_results
 
 from course_lib.data import sample_image
 from course_lib.numpy_nn.functional import gram_matrix_forward
@@ -121,20 +120,10 @@ def numpy_texture(repeats: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="also write all figures to this JSON file")
-    parser.add_argument("--markdown", help="also write a table for the benchmarks appendix")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser = bench_parser(__doc__, SECTIONS)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
-    parser.add_argument("--update", help="start from this JSON (keep the sections not run)")
-    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = dev.get_device(args.device)
-    results = start_results(args, device)
-    run = set(args.only or SECTIONS)
+    device, results, run = start_run(args, SECTIONS)
     if "networks" in run:
         results["networks"] = networks(device, args.repeats)
     if "gatys" in run:

@@ -27,7 +27,6 @@ Sections (``--only`` runs some of them; ``--update`` merges into an earlier JSON
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -35,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import readers_run, start_results, time_steps, write_results
+from common import bench_parser, readers_run, start_run, time_steps, write_results
 
 from course_lib.evaluation import feature_statistics, frechet_distance, precision_recall
-from course_lib.torch_nn import device as dev
 from course_lib.torch_nn.checkpoint import load_pretrained
 from course_lib.torch_nn.datasets import fashion_mnist
 from course_lib.torch_nn.features import classifier_features
@@ -118,23 +116,13 @@ def studies(device: torch.device) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="also write all figures to this JSON file")
-    parser.add_argument("--markdown", help="also write a table for the benchmarks appendix")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser = bench_parser(__doc__, SECTIONS)
     parser.add_argument("--steps", type=int, default=10, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
-    parser.add_argument("--update", help="start from this JSON (keep the sections not run)")
     parser.add_argument("--studies-json", default=str(STUDIES_JSON),
                         help="where the studies' results go for notebook 7.4 (package data)")
-    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = dev.get_device(args.device)
-    results = start_results(args, device)
-    run = set(args.only or SECTIONS)
+    device, results, run = start_run(args, SECTIONS)
     if "throughput" in run:
         results["throughput"] = [throughput(m, device, steps=args.steps, repeats=args.repeats)
                                  for m in ("conv", "mlp")]

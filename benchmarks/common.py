@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from argparse import Namespace
-from collections.abc import Callable
+from argparse import ArgumentParser, Namespace
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,31 @@ def start_results(args: Namespace, device: torch.device) -> dict[str, Any]:
                     "torch": torch.__version__, "python": platform.python_version(),
                     "gpu": device.type == "cuda"})
     return results
+
+
+def bench_parser(doc: str, sections: Sequence[str]) -> ArgumentParser:
+    """The options every benchmark with sections takes; the script adds its own after them.
+
+    ``--json``/``--markdown`` (where the figures go), ``--threads``, ``--only``
+    (some of ``sections``), ``--update`` (an earlier JSON to merge into) and ``--device``.
+    """
+    parser = ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--json", help="also write all figures to this JSON file")
+    parser.add_argument("--markdown", help="also write a table for the benchmarks appendix")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--only", nargs="+", choices=sections, help="run only these sections")
+    parser.add_argument("--update", help="start from this JSON (keep the sections not run)")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    return parser
+
+
+def start_run(args: Namespace, sections: Sequence[str]
+              ) -> tuple[torch.device, dict[str, Any], set[str]]:
+    """Apply ``--threads``, choose the device: it, the results so far, and the sections to run."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = dev.get_device(args.device)
+    return device, start_results(args, device), set(args.only or sections)
 
 
 def write_results(args: Namespace, results: dict[str, Any],
